@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 STATE_FILE = "sandbox.sqlite"
+ERP_FILE = "erp.sqlite"
 GROUND_TRUTH_FILE = "ground_truth.jsonl"
 
 SCHEMA = """
@@ -174,6 +175,7 @@ CREATE TABLE IF NOT EXISTS hv_expenses (
     created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS hv_expenses_by_updated ON hv_expenses (updated_at);
+CREATE INDEX IF NOT EXISTS hv_expenses_by_date ON hv_expenses (spent_date DESC, id DESC);
 """
 
 
@@ -209,6 +211,12 @@ def set_meta(con: sqlite3.Connection, key: str, value: Any) -> None:
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (key, json.dumps(value)),
     )
+
+
+def erp_url(con: sqlite3.Connection, data_dir: str | Path) -> str:
+    """The ERP database's SQLAlchemy URL: the one given at generate, else the data dir's SQLite
+    file (resolved at read time, so a copied data dir uses its own copy)."""
+    return get_meta(con, "erp_url") or f"sqlite:///{(Path(data_dir) / ERP_FILE).resolve()}"
 
 
 class Clock:

@@ -20,7 +20,6 @@ def make_empty_state(data_dir: Path, now_ms: int = TEST_NOW_MS) -> Path:
     con = store.connect(data_dir, create=True)
     store.set_meta(con, "credentials", new_credentials())
     store.set_meta(con, "now_ms", now_ms)
-    store.set_meta(con, "erp_url", f"sqlite:///{data_dir / 'erp.sqlite'}")
     con.close()
     return data_dir
 

@@ -34,7 +34,7 @@ def client_settings(server: SandboxServer) -> dict[str, str]:
     """The settings that point a connector at this server, named as dlt reads them."""
     con = server.db()
     credentials = store.get_meta(con, "credentials")
-    erp_url = store.get_meta(con, "erp_url")
+    erp_url = store.erp_url(con, server.data_dir)
     base = server.base_url
     return {
         "SOURCES__HUBSPOT__BASE_URL": f"{base}/hubspot",
@@ -53,7 +53,8 @@ class RunningServer:
 
     def __init__(self, data_dir: str | Path, settings: ServerSettings | None = None, port: int = 0):
         self.server = make_server(data_dir, port=port, settings=settings)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
 
     @property
     def base_url(self) -> str:

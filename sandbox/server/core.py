@@ -105,6 +105,7 @@ class VendorApp:
     def __init__(self, data_dir: Path, credentials: dict[str, str]):
         self.data_dir = data_dir
         self.credentials = credentials
+        self.settings: ServerSettings | None = None  # the server's live settings, set when it mounts the app
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.register()
 
@@ -272,6 +273,8 @@ class SandboxServer(ThreadingHTTPServer):
         self.data_dir = Path(data_dir)
         self.apps = {app.prefix: app for app in apps}
         self.settings = settings
+        for app in apps:
+            app.settings = settings
         self.limiter = RateLimiter()
         self.faults = FaultInjector()
         self._local = threading.local()
@@ -292,6 +295,8 @@ class SandboxServer(ThreadingHTTPServer):
 
 class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, keep-alive clients wait ~40 ms each.
+    disable_nagle_algorithm = True
     server: SandboxServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
