@@ -83,6 +83,7 @@ CREATE INDEX IF NOT EXISTS stripe_objects_list ON stripe_objects (object, create
 CREATE INDEX IF NOT EXISTS stripe_objects_by_customer ON stripe_objects (object, customer, created DESC, seq DESC);
 CREATE INDEX IF NOT EXISTS stripe_objects_by_invoice ON stripe_objects (object, invoice);
 CREATE INDEX IF NOT EXISTS stripe_objects_by_charge ON stripe_objects (object, charge);
+CREATE INDEX IF NOT EXISTS stripe_objects_by_seq ON stripe_objects (seq);
 
 CREATE TABLE IF NOT EXISTS stripe_invoice_lines (
     invoice TEXT NOT NULL,
