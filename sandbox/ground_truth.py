@@ -1,0 +1,277 @@
+"""The injected inconsistencies a reconciliation should find, as of the sandbox clock.
+
+Written to `ground_truth.jsonl` in the data dir after every `generate` and `advance`; the
+pipeline never reads it. One JSON object per fault: its `exception_type`, the `records` involved
+(system, object, id), the `customer` it concerns, the `amount_at_risk` with its `currency`, when
+the inconsistency became detectable (`detectable_at`, after the firm's own SLA), and `details`.
+
+One fault, one entry: checks that follow from a more fundamental fault (an ERP invoice cannot
+exist for a customer the ERP lacks) are not listed separately; the fundamental entry names the
+records it covers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import orjson
+
+from sandbox.world.config import (
+    ACTIVATION_SLA_DAYS, CURRENCIES, DAY, ERP_POSTING_SLA_DAYS, ERP_SETUP_SLA_DAYS, NEVER,
+)
+from sandbox.world.derived import (
+    ERP_CLIENT_PARTNER_BASE, ERP_DUPLICATE_PARTNER_BASE, HS_COMPANY_BASE, HS_DEAL_BASE,
+    HS_DUPLICATE_COMPANY_BASE, HV_CLIENT_BASE, HV_DUPLICATE_CLIENT_BASE, HV_ORPHAN_CLIENT_BASE,
+    HV_ORPHAN_PROJECT_BASE, HV_PROJECT_BASE, HV_TIME_ENTRY_BASE, Derived,
+)
+from sandbox.world.firm import (
+    ATTR_COUNTRY, ATTR_VAT, CF_ATTRIBUTE, CF_DUPLICATE, CF_MISSING_IN_ERP, DUP_ERP, DUP_HARVEST,
+    DUP_HUBSPOT, DUP_STRIPE, EF_CONTRACT_AMENDED, EF_CONTRACT_TYPO, EF_NO_PROJECT, IF_AMOUNT, IF_MISSING_IN_ERP,
+    IF_STATUS, IF_UNAPPLIED, ORPHAN_STRIPE, PAID, VOIDED, World,
+)
+
+
+def record(system: str, obj: str, record_id: Any, **extra: Any) -> dict[str, Any]:
+    return {"system": system, "object": obj, "id": str(record_id), **extra}
+
+
+def _iso(ts: int) -> str:
+    return dt.datetime.fromtimestamp(int(ts), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _money(minor: float) -> float:
+    return round(float(minor) / 100, 2)
+
+
+class GroundTruth:
+    """Builds the fault list from the world as it stands at `at` (epoch s)."""
+
+    def __init__(self, world: World, derived: Derived, at: int):
+        self.world, self.d, self.at = world, derived, at
+
+    def entries(self) -> list[dict[str, Any]]:
+        found = [*self._clients(), *self._engagements(), *self._unbilled(), *self._invoices(), *self._orphans()]
+        found.sort(key=lambda e: (e["detectable_at"], e["exception_type"], e["fault_id"]))
+        return found
+
+    # -- helpers -------------------------------------------------------------------------
+    def customer(self, client: int) -> dict[str, Any]:
+        d = self.d
+        return {
+            "client_key": int(client),
+            "name": self.world.clients["base_name"][client],
+            "hubspot_company_id": str(HS_COMPANY_BASE + client),
+            "erp_customer_ref": d.erp_ref[client] if d.erp_partner_at[client] <= self.at else None,
+            "stripe_customer_id": d.stripe_customer_id[client] if d.stripe_customer_at[client] <= self.at else None,
+        }
+
+    def entry(self, fault_id: str, exception_type: str, detectable_at: int, client: int | None,
+              records: list[dict[str, Any]], amount: float, currency: int, **details: Any) -> dict[str, Any]:
+        return {
+            "fault_id": fault_id,
+            "exception_type": exception_type,
+            "detectable_at": _iso(detectable_at),
+            "customer": None if client is None else self.customer(client),
+            "systems": sorted({r["system"] for r in records}),
+            "records": records,
+            "amount_at_risk": round(amount, 2),
+            "currency": CURRENCIES[int(currency)],
+            "details": details,
+        }
+
+    def crm_amount(self, engagement: int) -> float:
+        e = self.world.engagements
+        amended = e["amended_at"][engagement] <= self.at
+        return float(e["amended_amount"][engagement] if amended else e["amount"][engagement])
+
+    # -- per client ----------------------------------------------------------------------------
+    def _clients(self) -> Iterator[dict[str, Any]]:
+        w, d, at = self.world, self.d, self.at
+        clients, engagements = w.clients, w.engagements
+        for i in np.flatnonzero(clients["fault"] == CF_MISSING_IN_ERP).tolist():
+            since = d.first_won_at[i] + ERP_SETUP_SLA_DAYS * DAY
+            if since > at:
+                continue
+            won = np.flatnonzero((engagements["client"] == i) & (engagements["close_at"] <= at))
+            records = [record("hubspot", "company", HS_COMPANY_BASE + i)]
+            records += [record("hubspot", "deal", HS_DEAL_BASE + int(engagements["deal"][e])) for e in won.tolist()]
+            invoices = np.flatnonzero((w.invoices["client"] == i) & (w.invoices["finalized_at"] <= at))
+            records += [record("stripe", "invoice", d.stripe_invoice_id[k], number=d.invoice_number[k])
+                        for k in invoices.tolist()]
+            amount = sum(self.crm_amount(e) for e in won.tolist())
+            yield self.entry(f"customer_missing_in_erp:{i}", "customer_missing_in_erp", since, i, records,
+                             amount, clients["currency"][i], won_deals=len(won))
+        for i in np.flatnonzero(clients["fault"] == CF_ATTRIBUTE).tolist():
+            attr = int(clients["fault_attr"][i])
+            if attr == ATTR_VAT:
+                since, owner = d.erp_partner_at[i], "erp"
+                records = [record("erp", "res_partner", ERP_CLIENT_PARTNER_BASE + i, ref=d.erp_ref[i]),
+                           record("hubspot", "company", HS_COMPANY_BASE + i)]
+                values = {"erp": d.vat[i], "hubspot": d.hubspot_vat[i]}
+                name = "vat"
+            elif attr == ATTR_COUNTRY:
+                since, owner = max(d.erp_partner_at[i], d.stripe_customer_at[i]), "erp"
+                records = [record("erp", "res_partner", ERP_CLIENT_PARTNER_BASE + i, ref=d.erp_ref[i]),
+                           record("stripe", "customer", d.stripe_customer_id[i])]
+                values = {"erp": clients["country"][i], "stripe": d.stripe_country[i]}
+                name = "country"
+            else:
+                since, owner = d.stripe_customer_at[i], "hubspot"
+                records = [record("hubspot", "company", HS_COMPANY_BASE + i),
+                           record("stripe", "customer", d.stripe_customer_id[i])]
+                values = {"hubspot": d.domain[i], "stripe": d.stripe_domain[i]}
+                name = "domain"
+            if since > at:
+                continue
+            yield self.entry(f"customer_attribute_mismatch:{i}", "customer_attribute_mismatch", since, i, records,
+                             0.0, clients["currency"][i], attribute=name, owner_system=owner, values=values)
+        for i in np.flatnonzero((clients["fault"] == CF_DUPLICATE) & (d.duplicate_at <= at)).tolist():
+            system = int(clients["fault_dup_system"][i])
+            pair = {
+                DUP_HUBSPOT: [record("hubspot", "company", HS_COMPANY_BASE + i),
+                              record("hubspot", "company", HS_DUPLICATE_COMPANY_BASE + i)],
+                DUP_ERP: [record("erp", "res_partner", ERP_CLIENT_PARTNER_BASE + i, ref=d.erp_ref[i]),
+                          record("erp", "res_partner", ERP_DUPLICATE_PARTNER_BASE + i, ref=f"C{90000 + i:05d}")],
+                DUP_STRIPE: [record("stripe", "customer", d.stripe_customer_id[i]),
+                             record("stripe", "customer", d.duplicate_stripe_customer_id[i])],
+                DUP_HARVEST: [record("harvest", "client", HV_CLIENT_BASE + i),
+                              record("harvest", "client", HV_DUPLICATE_CLIENT_BASE + i)],
+            }[system]
+            yield self.entry(f"duplicate_customer:{i}", "duplicate_customer", int(d.duplicate_at[i]), i, pair,
+                             0.0, clients["currency"][i], duplicated_in=pair[0]["system"])
+
+    # -- per engagement ---------------------------------------------------------------------------
+    def _engagements(self) -> Iterator[dict[str, Any]]:
+        w, d, at = self.world, self.d, self.at
+        e = w.engagements
+        if not len(e):
+            return
+        for k in np.flatnonzero(e["fault"] != 0).tolist():
+            client = int(e["client"][k])
+            deal = int(e["deal"][k])
+            in_erp = d.erp_partner_at[client] < NEVER
+            fault = int(e["fault"][k])
+            deal_record = record("hubspot", "deal", HS_DEAL_BASE + deal)
+            so_record = record("erp", "sale_order", k + 1, name=Derived.so_name(k))
+            if fault in (EF_CONTRACT_AMENDED, EF_CONTRACT_TYPO):
+                since = e["amended_at"][k] if fault == EF_CONTRACT_AMENDED else e["so_created_at"][k]
+                since = max(int(since), int(e["so_created_at"][k]))
+                if not in_erp or since > at:
+                    continue
+                crm = self.crm_amount(k)
+                so = float(e["so_amount"][k])
+                yield self.entry(f"contract_value_mismatch:{k}", "contract_value_mismatch", since, client,
+                                 [deal_record, so_record], abs(crm - so), e["currency"][k],
+                                 crm_amount=crm, erp_amount=so,
+                                 cause="deal amended after close" if fault == EF_CONTRACT_AMENDED
+                                 else "sale order keyed with a different amount")
+            elif fault == EF_NO_PROJECT:
+                since = int(e["close_at"][k]) + ACTIVATION_SLA_DAYS * DAY
+                if since > at:
+                    continue
+                records = [deal_record] + ([so_record] if in_erp and e["so_created_at"][k] <= at else [])
+                yield self.entry(f"won_deal_without_project:{k}", "won_deal_without_project", since, client,
+                                 records, self.crm_amount(k), e["currency"][k], expected_project_code=Derived.so_name(k))
+
+    def _unbilled(self) -> Iterator[dict[str, Any]]:
+        w, at = self.world, self.at
+        faults = w.unbilled_faults
+        for k in np.flatnonzero(faults["visible_at"] <= at).tolist() if len(faults) else []:
+            eng = int(faults["engagement"][k])
+            client = int(w.engagements["client"][eng])
+            entries = faults["entries"][k]
+            month = np.datetime64(int(faults["month_day"][k]), "D").astype("datetime64[M]")
+            records = [record("harvest", "project", HV_PROJECT_BASE + eng)]
+            records += [record("harvest", "time_entry", HV_TIME_ENTRY_BASE + int(t)) for t in entries.tolist()]
+            hours = float(w.time_entries["hours"][entries].sum())
+            yield self.entry(f"approved_time_unbilled:{eng}:{month}", "approved_time_unbilled",
+                             int(faults["visible_at"][k]), client, records, float(faults["amount"][k]),
+                             w.engagements["currency"][eng], billing_month=str(month), hours=hours)
+
+    # -- per invoice ---------------------------------------------------------------------------------
+    def _invoices(self) -> Iterator[dict[str, Any]]:
+        w, d, at = self.world, self.d, self.at
+        inv = w.invoices
+        if not len(inv):
+            return
+        for i in np.flatnonzero(inv["fault"] != 0).tolist():
+            client = int(inv["client"][i])
+            if client >= 0 and d.erp_partner_at[client] >= NEVER:
+                continue  # covered by customer_missing_in_erp
+            fault = int(inv["fault"][i])
+            stripe_invoice = record("stripe", "invoice", d.stripe_invoice_id[i], number=d.invoice_number[i])
+            erp_move = record("erp", "account_move", i + 1, name=d.erp_move_name[i])
+            amount = int(inv["amount"][i])
+            currency = inv["currency"][i]
+            if fault == IF_MISSING_IN_ERP:
+                since = int(inv["finalized_at"][i]) + ERP_POSTING_SLA_DAYS * DAY
+                if since > at or inv["voided_at"][i] <= at:
+                    continue
+                yield self.entry(f"invoice_missing_in_erp:{i}", "invoice_missing_in_erp", since, client,
+                                 [stripe_invoice], _money(amount), currency)
+            elif fault == IF_AMOUNT:
+                since = int(d.erp_posted_at[i])
+                if since > at:
+                    continue
+                erp_amount = int(inv["erp_amount"][i])
+                yield self.entry(f"invoice_amount_mismatch:{i}", "invoice_amount_mismatch", since, client,
+                                 [stripe_invoice, erp_move], _money(abs(amount - erp_amount)), currency,
+                                 stripe_total=_money(amount), erp_total=_money(erp_amount))
+            elif fault == IF_STATUS:
+                if inv["outcome"][i] == VOIDED:
+                    since = max(int(inv["voided_at"][i]), int(d.erp_posted_at[i])) + ERP_POSTING_SLA_DAYS * DAY
+                    statuses = {"stripe": "void", "erp": "posted/not_paid"}
+                else:
+                    since = int(d.erp_paid_at[i])
+                    statuses = {"stripe": "open", "erp": "posted/paid"}
+                if since > at:
+                    continue
+                yield self.entry(f"invoice_status_mismatch:{i}", "invoice_status_mismatch", since, client,
+                                 [stripe_invoice, erp_move], _money(amount), currency, statuses=statuses)
+            elif fault == IF_UNAPPLIED and inv["outcome"][i] == PAID:
+                since = int(inv["stripe_paid_at"][i]) + ERP_POSTING_SLA_DAYS * DAY
+                if since > at:
+                    continue
+                paid = amount - int(inv["cn_amount"][i])
+                records = [stripe_invoice, record("stripe", "charge", d.stripe_charge_id[i]), erp_move]
+                if d.erp_paid_at[i] <= at:
+                    records.append(record("erp", "account_payment", i + 1, name=d.erp_payment_name[i]))
+                yield self.entry(f"payment_unapplied:{i}", "payment_unapplied", since, client, records,
+                                 _money(paid), currency)
+
+    # -- records nobody can tie to a client -----------------------------------------------------
+    def _orphans(self) -> Iterator[dict[str, Any]]:
+        w, d, at = self.world, self.d, self.at
+        orphans = w.orphans
+        for k in np.flatnonzero(orphans["created_at"] <= at).tolist() if len(orphans) else []:
+            since = int(orphans["created_at"][k])
+            if orphans["system"][k] == ORPHAN_STRIPE:
+                inv = np.flatnonzero((w.invoices["orphan"] == k) & (w.invoices["finalized_at"] <= at)
+                                     & (w.invoices["voided_at"] > at))
+                records = [record("stripe", "customer", d.orphan_stripe_customer_id[k])]
+                records += [record("stripe", "invoice", d.stripe_invoice_id[i], number=d.invoice_number[i])
+                            for i in inv.tolist()]
+                amount = _money(w.invoices["amount"][inv].sum())
+            else:
+                records = [record("harvest", "client", HV_ORPHAN_CLIENT_BASE + k),
+                           record("harvest", "project", HV_ORPHAN_PROJECT_BASE + k)]
+                amount = 0.0
+            yield self.entry(f"unmatched_record:{k}", "unmatched_record", since, None, records, amount,
+                             orphans["currency"][k], name=f"{orphans['first_name'][k]} {orphans['last_name'][k]}")
+
+
+def write(path: Path, entries: list[dict[str, Any]]) -> None:
+    """Replace the ground-truth file atomically: readers never see half a file."""
+    tmp = path.with_suffix(".jsonl.tmp")
+    with tmp.open("wb") as handle:
+        for entry in entries:
+            handle.write(orjson.dumps(entry) + b"\n")
+    tmp.replace(path)
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    with path.open("rb") as handle:
+        return [orjson.loads(line) for line in handle if line.strip()]

@@ -1,0 +1,234 @@
+"""Every ground-truth entry points at records that exist and disagree the way it says.
+
+The checks read the systems' state as a connector would see it (the SQLite state behind the
+APIs and the ERP database), never the generator's internals.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from sqlalchemy import text
+
+from sandbox import erp_schema, ground_truth, store
+from sandbox.lifecycle import advance, generate
+from sandbox.world.config import FAULT_TYPES, fault_rates
+
+
+class Systems:
+    """Read access to one data dir's four systems."""
+
+    def __init__(self, data_dir: Path):
+        self.con = store.connect(data_dir)
+        self.engine = erp_schema.engine_for(store.erp_url(self.con, data_dir))
+        self.erp = self.engine.connect()
+
+    def close(self) -> None:
+        self.erp.close()
+        self.engine.dispose()
+        self.con.close()
+
+    def hubspot(self, object_type: str, object_id: str) -> dict[str, Any] | None:
+        row = self.con.execute("SELECT properties FROM hs_objects WHERE object_type = ? AND id = ?",
+                               (object_type, int(object_id))).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def hubspot_all(self, object_type: str) -> list[dict[str, Any]]:
+        return [json.loads(p) for (p,) in self.con.execute(
+            "SELECT properties FROM hs_objects WHERE object_type = ? AND archived = 0", (object_type,))]
+
+    def stripe(self, object_id: str) -> dict[str, Any] | None:
+        row = self.con.execute("SELECT doc FROM stripe_objects WHERE id = ?", (object_id,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def harvest(self, table: str, record_id: str) -> dict[str, Any] | None:
+        cursor = self.con.execute(f"SELECT * FROM hv_{table} WHERE id = ?", (int(record_id),))
+        row = cursor.fetchone()
+        return None if row is None else dict(zip([c[0] for c in cursor.description], row))
+
+    def erp_rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.erp.execute(text(sql), params).mappings()]
+
+
+def _record(entry: dict[str, Any], system: str, obj: str) -> list[dict[str, Any]]:
+    return [r for r in entry["records"] if r["system"] == system and r["object"] == obj]
+
+
+def _norm(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def check_customer_missing_in_erp(s: Systems, e: dict) -> None:
+    company = s.hubspot("companies", _record(e, "hubspot", "company")[0]["id"])
+    assert company is not None
+    deals = [s.hubspot("deals", r["id"]) for r in _record(e, "hubspot", "deal")]
+    assert deals and all(d["dealstage"] == "closedwon" for d in deals)
+    base = _norm(e["customer"]["name"])
+    partners = s.erp_rows("SELECT name, vat FROM res_partner")
+    assert not [p for p in partners if base in _norm(p["name"])]
+    assert e["amount_at_risk"] == pytest.approx(sum(float(d["amount"]) for d in deals))
+
+
+def check_customer_attribute_mismatch(s: Systems, e: dict) -> None:
+    d = e["details"]
+    values = d["values"]
+    assert len(set(values.values())) == 2
+    if d["attribute"] == "vat":
+        partner = s.erp_rows("SELECT vat FROM res_partner WHERE id = :id", id=int(_record(e, "erp", "res_partner")[0]["id"]))
+        assert partner[0]["vat"] == values["erp"]
+        assert s.hubspot("companies", _record(e, "hubspot", "company")[0]["id"])["vat_number"] == values["hubspot"]
+    elif d["attribute"] == "country":
+        partner = s.erp_rows("SELECT c.code FROM res_partner p JOIN res_country c ON c.id = p.country_id "
+                             "WHERE p.id = :id", id=int(_record(e, "erp", "res_partner")[0]["id"]))
+        assert partner[0]["code"] == values["erp"]
+        assert s.stripe(_record(e, "stripe", "customer")[0]["id"])["address"]["country"] == values["stripe"]
+    else:
+        assert s.hubspot("companies", _record(e, "hubspot", "company")[0]["id"])["domain"] == values["hubspot"]
+        email = s.stripe(_record(e, "stripe", "customer")[0]["id"])["email"]
+        assert email.split("@")[1] == values["stripe"]
+
+
+def check_duplicate_customer(s: Systems, e: dict) -> None:
+    first, second = e["records"]
+    assert first["system"] == second["system"] and first["id"] != second["id"]
+    base = _norm(e["customer"]["name"].split()[0])
+    if first["system"] == "hubspot":
+        a, b = s.hubspot("companies", first["id"]), s.hubspot("companies", second["id"])
+        assert a.get("domain") == b.get("domain") or a.get("vat_number") == b.get("vat_number")
+        names = [a["name"], b["name"]]
+    elif first["system"] == "erp":
+        rows = s.erp_rows("SELECT name, vat FROM res_partner WHERE id IN (:a, :b)", a=int(first["id"]), b=int(second["id"]))
+        assert len(rows) == 2 and rows[0]["vat"] == rows[1]["vat"]
+        names = [r["name"] for r in rows]
+    elif first["system"] == "stripe":
+        a, b = s.stripe(first["id"]), s.stripe(second["id"])
+        assert a["email"].split("@")[1].split(".")[0] in b["email"] or a["address"]["country"] == b["address"]["country"]
+        names = [a["name"], b["name"]]
+    else:
+        a, b = s.harvest("clients", first["id"]), s.harvest("clients", second["id"])
+        names = [a["name"], b["name"]]
+    assert all(base in _norm(n) for n in names)
+
+
+def check_contract_value_mismatch(s: Systems, e: dict) -> None:
+    deal = s.hubspot("deals", _record(e, "hubspot", "deal")[0]["id"])
+    order = s.erp_rows("SELECT amount_total FROM sale_order WHERE id = :id", id=int(_record(e, "erp", "sale_order")[0]["id"]))
+    assert float(deal["amount"]) == pytest.approx(e["details"]["crm_amount"])
+    assert float(order[0]["amount_total"]) == pytest.approx(e["details"]["erp_amount"])
+    assert e["amount_at_risk"] == pytest.approx(abs(float(deal["amount"]) - float(order[0]["amount_total"])))
+    assert e["amount_at_risk"] > 0
+
+
+def check_won_deal_without_project(s: Systems, e: dict) -> None:
+    deal = s.hubspot("deals", _record(e, "hubspot", "deal")[0]["id"])
+    assert deal["dealstage"] == "closedwon"
+    code = e["details"]["expected_project_code"]
+    assert s.con.execute("SELECT count(*) FROM hv_projects WHERE code = ?", (code,)).fetchone()[0] == 0
+    assert e["amount_at_risk"] == pytest.approx(float(deal["amount"]))
+
+
+def check_approved_time_unbilled(s: Systems, e: dict) -> None:
+    entries = [s.harvest("time_entries", r["id"]) for r in _record(e, "harvest", "time_entry")]
+    assert entries and all(t is not None for t in entries)
+    assert all(t["is_closed"] == 1 and t["billable"] == 1 and t["is_billed"] == 0 for t in entries)
+    assert e["amount_at_risk"] == pytest.approx(sum(t["hours"] * t["billable_rate"] for t in entries), abs=0.01)
+
+
+def _erp_invoice(s: Systems, number: str) -> list[dict[str, Any]]:
+    return s.erp_rows("SELECT * FROM account_move WHERE ref = :ref AND move_type = 'out_invoice'", ref=number)
+
+
+def check_invoice_missing_in_erp(s: Systems, e: dict) -> None:
+    ref = _record(e, "stripe", "invoice")[0]
+    invoice = s.stripe(ref["id"])
+    assert invoice["status"] in {"open", "paid", "uncollectible"}
+    assert invoice["number"] == ref["number"]
+    assert _erp_invoice(s, ref["number"]) == []
+    assert e["amount_at_risk"] == pytest.approx(invoice["total"] / 100)
+
+
+def check_invoice_amount_mismatch(s: Systems, e: dict) -> None:
+    ref = _record(e, "stripe", "invoice")[0]
+    invoice, moves = s.stripe(ref["id"]), _erp_invoice(s, ref["number"])
+    assert invoice["total"] / 100 == pytest.approx(e["details"]["stripe_total"])
+    assert float(moves[0]["amount_total"]) == pytest.approx(e["details"]["erp_total"])
+    assert e["amount_at_risk"] == pytest.approx(abs(invoice["total"] / 100 - float(moves[0]["amount_total"])))
+
+
+def check_invoice_status_mismatch(s: Systems, e: dict) -> None:
+    ref = _record(e, "stripe", "invoice")[0]
+    invoice, moves = s.stripe(ref["id"]), _erp_invoice(s, ref["number"])
+    assert len(moves) == 1
+    if invoice["status"] == "void":
+        assert moves[0]["state"] == "posted" and moves[0]["payment_state"] == "not_paid"
+    else:
+        assert invoice["status"] == "open"
+        assert moves[0]["payment_state"] == "paid"
+
+
+def check_payment_unapplied(s: Systems, e: dict) -> None:
+    ref = _record(e, "stripe", "invoice")[0]
+    invoice = s.stripe(ref["id"])
+    charge = s.stripe(_record(e, "stripe", "charge")[0]["id"])
+    assert invoice["status"] == "paid" and charge["status"] == "succeeded" and charge["invoice"] == ref["id"]
+    moves = _erp_invoice(s, ref["number"])
+    assert moves[0]["payment_state"] in {"not_paid", "partial"}
+    for payment in _record(e, "erp", "account_payment"):
+        rows = s.erp_rows("SELECT is_reconciled, amount FROM account_payment WHERE id = :id", id=int(payment["id"]))
+        assert rows[0]["is_reconciled"] in (0, False)
+        assert float(rows[0]["amount"]) == pytest.approx(charge["amount"] / 100)
+    assert e["amount_at_risk"] == pytest.approx(charge["amount"] / 100)
+
+
+def check_unmatched_record(s: Systems, e: dict) -> None:
+    companies = s.hubspot_all("companies")
+    known = {_norm(c["name"]) for c in companies}
+    domains = {c.get("domain") for c in companies}
+    first = e["records"][0]
+    if first["system"] == "stripe":
+        customer = s.stripe(first["id"])
+        assert customer["metadata"] == {}
+        assert _norm(customer["name"]) not in known
+        assert customer["email"].split("@")[1] not in domains
+        invoices = [s.stripe(r["id"]) for r in _record(e, "stripe", "invoice")]
+        assert all(i["customer"] == first["id"] for i in invoices)
+        assert e["amount_at_risk"] == pytest.approx(sum(i["total"] for i in invoices) / 100)
+    else:
+        client = s.harvest("clients", first["id"])
+        assert _norm(client["name"]) not in known
+
+
+CHECKS: dict[str, Callable[[Systems, dict], None]] = {
+    name: globals()[f"check_{name}"] for name in FAULT_TYPES
+}
+
+
+@pytest.fixture(scope="module")
+def faulty_firm(tmp_path_factory) -> Path:
+    data_dir = tmp_path_factory.mktemp("faulty") / "firm"
+    generate(data_dir, scale="small", seed=77, as_of="2026-09-15", fault_rates=fault_rates(0.12))
+    advance(data_dir, 40)
+    return data_dir
+
+
+def test_every_fault_type_is_injected(faulty_firm: Path) -> None:
+    entries = ground_truth.read(faulty_firm / "ground_truth.jsonl")
+    assert {e["exception_type"] for e in entries} == set(FAULT_TYPES)
+    assert len({e["fault_id"] for e in entries}) == len(entries)
+
+
+def test_every_entry_states_a_real_inconsistency(faulty_firm: Path) -> None:
+    systems = Systems(faulty_firm)
+    try:
+        for entry in ground_truth.read(faulty_firm / "ground_truth.jsonl"):
+            assert entry["currency"] in {"USD", "GBP", "EUR"}
+            assert entry["amount_at_risk"] >= 0
+            try:
+                CHECKS[entry["exception_type"]](systems, entry)
+            except AssertionError as exc:
+                raise AssertionError(f"{entry['fault_id']}: {json.dumps(entry)[:400]}") from exc
+    finally:
+        systems.close()
