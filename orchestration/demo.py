@@ -1,0 +1,92 @@
+"""`make demo`: the small firm generated, its systems served, each one shown answering.
+
+The servers run as a separate `concord sandbox serve` process, exactly as an operator would run
+them, and the demo reads its settings from what that process prints.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import requests
+from sqlalchemy import text
+
+from sandbox import erp_schema
+from sandbox.lifecycle import generate
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen, dict[str, str]]:
+    """Start `concord sandbox serve` on a free port; return it and the settings it printed."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestration", "sandbox", "serve", "--data-dir", str(data_dir), "--port", "0"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    settings: dict[str, str] = {}
+    deadline = time.monotonic() + 30
+    while len(settings) < 8 and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        name, _, value = line.strip().partition("=")
+        settings[name] = value
+    if len(settings) < 8:
+        process.kill()
+        raise RuntimeError("the sandbox server did not start; run `concord sandbox serve` to see why")
+    return process, settings
+
+
+def show_systems(settings: dict[str, str]) -> None:
+    session = requests.Session()
+    hubspot = session.get(f"{settings['SOURCES__HUBSPOT__BASE_URL']}/crm/v3/objects/companies",
+                          params={"limit": 3, "properties": "name,domain,erp_customer_ref"},
+                          headers={"Authorization": f"Bearer {settings['SOURCES__HUBSPOT__ACCESS_TOKEN']}"},
+                          timeout=10).json()
+    click.echo("HubSpot  companies: " + "; ".join(r["properties"]["name"] for r in hubspot["results"]) + " ...")
+    stripe = session.get(f"{settings['SOURCES__STRIPE__BASE_URL']}/v1/invoices", params={"limit": 3},
+                         headers={"Authorization": f"Bearer {settings['SOURCES__STRIPE__API_KEY']}"},
+                         timeout=10).json()
+    click.echo("Stripe   invoices: " + "; ".join(
+        f"{i['number'] or i['id']} {i['status']} {i['total'] / 100:,.2f} {i['currency'].upper()}"
+        for i in stripe["data"]) + " ...")
+    harvest = session.get(f"{settings['SOURCES__HARVEST__BASE_URL']}/time_entries", params={"per_page": 1},
+                          headers={"Authorization": f"Bearer {settings['SOURCES__HARVEST__ACCESS_TOKEN']}",
+                                   "Harvest-Account-Id": settings["SOURCES__HARVEST__ACCOUNT_ID"],
+                                   "User-Agent": "Concord demo (data@concord.example)"}, timeout=10).json()
+    entry = harvest["time_entries"][0]
+    click.echo(f"Harvest  time entries: {harvest['total_entries']:,}, latest {entry['spent_date']} "
+               f"{entry['hours']} h on {entry['project']['name']}")
+    engine = erp_schema.engine_for(settings["SOURCES__ERP__CREDENTIALS"])
+    with engine.connect() as conn:
+        partners = conn.execute(text("SELECT count(*) FROM res_partner WHERE customer_rank > 0")).scalar()
+        open_ar = conn.execute(text(
+            "SELECT c.name, count(*), sum(m.amount_residual) FROM account_move m "
+            "JOIN res_currency c ON c.id = m.currency_id WHERE m.move_type = 'out_invoice' "
+            "AND m.state = 'posted' AND m.amount_residual > 0 GROUP BY c.name ORDER BY c.name")).all()
+    engine.dispose()
+    click.echo(f"ERP      customers: {partners}, open AR: "
+               + ", ".join(f"{float(total):,.2f} {currency} ({n} invoices)" for currency, n, total in open_ar))
+
+
+def run(data_dir: str) -> None:
+    data = Path(data_dir)
+    click.echo(f"Generating the small firm into {data} ...")
+    summary = generate(data, scale="small", seed=1)
+    click.echo(f"  {sum(summary.counts['harvest'].values()):,} PSA records, "
+               f"{summary.counts['stripe']['invoices']:,} invoices, {summary.faults} injected faults "
+               f"({summary.seconds:.1f} s)")
+    process, settings = start_server(data)
+    try:
+        base = settings["SOURCES__HUBSPOT__BASE_URL"].rsplit("/", 1)[0]
+        click.echo(f"Sandbox serving on {base} (pid {process.pid}); it answers:")
+        show_systems(settings)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    click.echo("Sandbox stopped.")
+    click.echo(f"State: {data.resolve()} (sandbox.sqlite, erp.sqlite); injected faults: "
+               f"{(data / 'ground_truth.jsonl').resolve()}")
+    click.echo(f"Serve it again: concord sandbox serve --data-dir {data}")
