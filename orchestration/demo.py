@@ -20,10 +20,11 @@ from sandbox import erp_schema
 from sandbox.lifecycle import generate
 
 
-def start_server(data_dir: Path) -> tuple[subprocess.Popen, dict[str, str]]:
+def start_server(data_dir: Path, *options: str) -> tuple[subprocess.Popen, dict[str, str]]:
     """Start `concord sandbox serve` on a free port; return it and the settings it printed."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "orchestration", "sandbox", "serve", "--data-dir", str(data_dir), "--port", "0"],
+        [sys.executable, "-m", "orchestration", "sandbox", "serve", "--data-dir", str(data_dir), "--port", "0",
+         *options],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     settings: dict[str, str] = {}
     deadline = time.monotonic() + 30

@@ -37,7 +37,7 @@ class Scale:
 SCALES = {
     # ≈ 50 clients / 20k time entries over the first year: demo and tests.
     "small": Scale("small", initial_clients=42, new_clients_per_month=0.8, consultants=24,
-                   owners=4, deals_per_client_month=0.3),
+                   owners=4, deals_per_client_month=0.32),
     # ≈ 1,000 clients / 300k time entries: integration benchmarks.
     "medium": Scale("medium", initial_clients=840, new_clients_per_month=14, consultants=380,
                     owners=25, deals_per_client_month=0.17),

@@ -17,6 +17,7 @@ import requests
 from sandbox.lifecycle import advance, generate
 from sandbox.world.config import parse_date
 from tests.sandbox.snapshots import changed_keys, vendor_state
+from tests.sandbox.stripe_schemas import check_schema
 
 AS_OF = "2026-10-01"
 
@@ -117,9 +118,15 @@ def test_every_record_is_served_exactly_once(firm: Path, serve) -> None:
         assert exactly_once(list(api.hubspot_list(object_type))) == live
         assert exactly_once(list(api.hubspot_list(object_type, archived="true"))) == archived
     for path, kind in (("/v1/customers", "customer"), ("/v1/invoices", "invoice"), ("/v1/charges", "charge"),
-                       ("/v1/credit_notes", "credit_note"), ("/v1/disputes", "dispute")):
-        stored = {k[0] for k, r in state["stripe_objects"].items() if r["object"] == kind}
-        assert exactly_once(list(api.stripe_list(path))) == stored, path
+                       ("/v1/credit_notes", "credit_note"), ("/v1/disputes", "dispute"), ("/v1/events", "event")):
+        stored = {k[0] for k, r in state[_stripe_table(kind)].items() if kind == "event" or r["object"] == kind}
+        served = list(api.stripe_list(path))
+        assert exactly_once(served) == stored, path
+        for doc in served:  # every generated object has the 2023-08-16 shape
+            check_schema(doc)
+    invoice = next(api.stripe_list("/v1/invoices"))
+    lines = list(api.stripe_list(f"/v1/invoices/{invoice['id']}/lines"))
+    assert sum(line["amount"] for line in lines) == invoice["total"]
     for path, table in (("/clients", "hv_clients"), ("/projects", "hv_projects"), ("/users", "hv_users"),
                         ("/tasks", "hv_tasks"), ("/time_entries", "hv_time_entries"), ("/expenses", "hv_expenses"),
                         ("/user_assignments", "hv_user_assignments"), ("/task_assignments", "hv_task_assignments")):
@@ -134,6 +141,9 @@ def test_incremental_reads_after_advance_return_exactly_what_changed(tmp_path: P
     api = Clients(server.client_settings())
     last_event = next(api.stripe_list("/v1/events", limit=1))["id"]
     before = vendor_state(data_dir)
+    # A write through the API before time passes: its stamp must not hide what advance brings.
+    company = next(api.hubspot_list("companies"))["id"]
+    api.hubspot("PATCH", f"/crm/v3/objects/companies/{company}", json={"properties": {"description": "Key account"}})
     advance(data_dir, 21)  # while the server keeps serving
     after = vendor_state(data_dir)
     t0 = parse_date(AS_OF)
@@ -177,6 +187,10 @@ def test_incremental_reads_after_advance_return_exactly_what_changed(tmp_path: P
               and (i,) in before["stripe_objects"]}
     assert named == changed - silent
     assert [e["created"] for e in events] == sorted((e["created"] for e in events), reverse=True)
+
+
+def _stripe_table(kind: str) -> str:
+    return "stripe_events" if kind == "event" else "stripe_objects"
 
 
 def _epoch(iso: str) -> int:
