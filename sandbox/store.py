@@ -201,6 +201,32 @@ def connect(data_dir: str | Path, *, create: bool = False) -> sqlite3.Connection
     return con
 
 
+def index_statements(table: str) -> list[tuple[str, str]]:
+    """(index name, CREATE INDEX statement) for `table`'s secondary indexes in SCHEMA."""
+    found = []
+    for statement in SCHEMA.split(";"):
+        words = statement.split()
+        if words[:2] == ["CREATE", "INDEX"] and words[words.index("ON") + 1] == table:
+            found.append((words[5], statement.strip()))
+    return found
+
+
+class bulk_load:
+    """`with bulk_load(con, table):` drops the table's secondary indexes and rebuilds them after,
+    which for millions of rows is several times faster than maintaining them row by row."""
+
+    def __init__(self, con: sqlite3.Connection, table: str):
+        self.con, self.indexes = con, index_statements(table)
+
+    def __enter__(self) -> None:
+        for name, _ in self.indexes:
+            self.con.execute(f"DROP INDEX IF EXISTS {name}")
+
+    def __exit__(self, *exc: object) -> None:
+        for _, statement in self.indexes:
+            self.con.execute(statement)
+
+
 def get_meta(con: sqlite3.Connection, key: str, default: Any = None) -> Any:
     row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return default if row is None else json.loads(row[0])

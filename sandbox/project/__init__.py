@@ -12,7 +12,6 @@ import datetime as dt
 
 import numpy as np
 
-from sandbox.world.config import NEVER
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,10 +57,6 @@ class Window:
         return ms if self.is_full else np.maximum(ms, self.floor_ms)
 
 
-def happened(ts: np.ndarray | int, window: Window) -> np.ndarray:
-    return np.asarray(ts) <= window.end
-
-
 def iso_seconds(ts: int) -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -73,19 +68,3 @@ def iso_millis(ms: int) -> str:
 def day_strings(days: np.ndarray) -> np.ndarray:
     """'YYYY-MM-DD' for day numbers since the epoch."""
     return np.datetime_as_string(np.asarray(days, dtype=np.int64).astype("datetime64[D]"))
-
-
-def never_to_none(values: np.ndarray) -> list:
-    return [None if v >= NEVER else v for v in np.asarray(values).tolist()]
-
-
-def batched(rows, size: int = 100_000):
-    """Chunks of an iterator of rows, so millions of rows never sit in memory as tuples at once."""
-    batch = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

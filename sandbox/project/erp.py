@@ -46,20 +46,19 @@ def audit(created: int, written: int) -> dict[str, Any]:
     return {"create_uid": ADMIN_UID, "create_date": ts(created), "write_uid": ADMIN_UID, "write_date": ts(written)}
 
 
-def upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], chunk: int = 5_000) -> None:
+def upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert rows, replacing any with the same primary key (an ERP write is the record's new state)."""
     if not rows:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     keys = [c.name for c in table.primary_key.columns]
-    for start in range(0, len(rows), chunk):
-        statement = dialect.insert(table).values(rows[start:start + chunk])
-        updates = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
-        if updates:
-            statement = statement.on_conflict_do_update(index_elements=keys, set_=updates)
-        else:
-            statement = statement.on_conflict_do_nothing(index_elements=keys)
-        conn.execute(statement)
+    statement = dialect.insert(table)
+    updates = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+    if updates:
+        statement = statement.on_conflict_do_update(index_elements=keys, set_=updates)
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=keys)
+    conn.execute(statement, rows)  # executemany: one compiled statement, many parameter sets
 
 
 class Rates:

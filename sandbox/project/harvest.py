@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 
 import numpy as np
 
-from sandbox.project import Window, batched, day_strings
+from sandbox import store
+from sandbox.project import Window, day_strings
 from sandbox.world import names
 from sandbox.world.config import CURRENCIES, DAY, ENTITIES, EXPENSE_CATEGORIES, ROLES, SERVICES, TASKS
 from sandbox.world.derived import (
@@ -176,10 +178,11 @@ def _time_entries(world: World, d: Derived, window: Window, con: sqlite3.Connect
         np.ones(len(rows), dtype=np.int64), np.where(e["billable"], e["rate"], None),
         world.users["cost_rate"][e["user"]], e["created_at"], updated,
     )
-    lists = [c.tolist() for c in columns]
     sql = f"INSERT OR REPLACE INTO hv_time_entries VALUES ({','.join('?' * len(columns))})"
-    for batch in batched(zip(*lists)):
-        con.executemany(sql, batch)
+    step = 100_000  # Python tuples for millions of rows would need gigabytes; convert a slice at a time
+    with store.bulk_load(con, "hv_time_entries") if window.is_full else contextlib.nullcontext():
+        for start in range(0, len(rows), step):
+            con.executemany(sql, zip(*(c[start:start + step].tolist() for c in columns)))
     return len(rows)
 
 

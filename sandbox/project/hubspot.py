@@ -116,7 +116,9 @@ def _lifecycle(client: int, d: Derived, at: int) -> str:
 def _contacts(world: World, d: Derived, window: Window, con: sqlite3.Connection) -> int:
     contacts, clients = world.contacts, world.clients
     created = contacts["created_at"]
-    events = (created, contacts["archived_at"])
+    # A contact becomes a customer when its company does (HubSpot syncs the lifecycle stage).
+    became_customer = np.maximum(d.first_won_at[contacts["client"]], created)
+    events = (created, contacts["archived_at"], became_customer)
     rows = np.flatnonzero(window.visible(created) & window.changed(*events))
     stamps = window.stamp_ms(window.last(*events)[rows], contacts["ms_jitter"][rows])
     records, links = [], []

@@ -548,6 +548,11 @@ class HarvestApp(VendorApp):
 
 # --- list and object rendering ------------------------------------------------------------------
 
+# Match counts by connection: {id(connection): {(table, where, params): ((data_version, total_changes), count)}}.
+# `data_version` moves when another connection commits, `total_changes` when this one writes.
+_COUNTS: dict[int, dict[tuple, tuple[tuple[int, int], int]]] = {}
+
+
 @dataclasses.dataclass
 class ListQuery:
     """A filtered list of one resource, read in its documented order (every key descending).
@@ -596,8 +601,22 @@ class ListQuery:
         return rows if direction == "DESC" else rows[::-1]
 
     def count(self) -> int:
-        return self.con.execute(f"SELECT COUNT(*) FROM {self.resource.table} {self.resource.alias} "
-                                f"WHERE {self.where}", self.params).fetchone()[0]
+        """How many records match; remembered per connection until the data changes, because
+        every page of a walk reports `total_entries` and counting millions of rows per page
+        would cost more than rendering the page."""
+        con = self.con
+        version = (con.execute("PRAGMA data_version").fetchone()[0], con.total_changes)
+        cache = _COUNTS.setdefault(id(con), {})
+        key = (self.resource.table, self.where, tuple(self.params))
+        hit = cache.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        total = con.execute(f"SELECT COUNT(*) FROM {self.resource.table} {self.resource.alias} "
+                            f"WHERE {self.where}", self.params).fetchone()[0]
+        if len(cache) > 256:
+            cache.clear()
+        cache[key] = (version, total)
+        return total
 
     def exists(self, comparison: str, key: tuple[Any, ...]) -> bool:
         """Whether any record's sort key compares `comparison` to `key` (e.g. `>=`)."""

@@ -43,7 +43,7 @@ SCALES = {
                     owners=25, deals_per_client_month=0.17),
     # ≈ 10,000 clients / 4M time entries: scale benchmarks.
     "large": Scale("large", initial_clients=8400, new_clients_per_month=140, consultants=4600,
-                   owners=200, deals_per_client_month=0.245),
+                   owners=200, deals_per_client_month=0.28),
 }
 
 

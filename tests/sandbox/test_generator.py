@@ -78,12 +78,14 @@ def test_world_is_coherent() -> None:
         "T&M invoices bill exactly the approved time and expenses they cover"
 
 
-def test_advance_equals_generating_later(tmp_path: Path) -> None:
+@pytest.mark.parametrize("seed, steps", [(21, (45,)), (22, (10, 3, 62))])
+def test_advance_equals_generating_later(tmp_path: Path, seed: int, steps: tuple[int, ...]) -> None:
     """generate(T) then advance(N) leaves the same systems as generate(T + N)."""
-    generate(tmp_path / "stepped", scale="small", seed=21, as_of=AS_OF)
-    advance(tmp_path / "stepped", 45)
-    later = parse_date(AS_OF) + 45 * DAY
-    generate(tmp_path / "direct", scale="small", seed=21, as_of=_iso_day(later))
+    generate(tmp_path / "stepped", scale="small", seed=seed, as_of=AS_OF)
+    for days in steps:
+        advance(tmp_path / "stepped", days)
+    later = parse_date(AS_OF) + sum(steps) * DAY
+    generate(tmp_path / "direct", scale="small", seed=seed, as_of=_iso_day(later))
     stepped, direct = vendor_state(tmp_path / "stepped"), vendor_state(tmp_path / "direct")
     # Stripe keeps 30 days of events: compare those both can still serve.
     for state in (stepped, direct):
