@@ -1,0 +1,10 @@
+"""dlt sources for the four systems, one package each, runnable without Dagster.
+
+`python -m ingestion [SYSTEM ...]` loads them into the warehouse named by `CONCORD_WAREHOUSE`,
+configured through dlt's conventions (`SOURCES__<SYSTEM>__...`, see `.dlt/example.secrets.toml`).
+"""
+
+import os
+
+# No telemetry: nothing here may call out to the internet, and runs must not wait on it.
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")

@@ -264,6 +264,29 @@ class FaultInjector:
             return None
 
 
+class RequestCounter:
+    """Requests served per system and route, so tests can see how many calls a load needed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    def count(self, system: str, route: str) -> None:
+        with self._lock:
+            self._counts[(system, route)] += 1
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            out: dict[str, dict[str, int]] = {}
+            for (system, route), n in sorted(self._counts.items()):
+                out.setdefault(system, {})[route] = n
+            return out
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
 class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -277,6 +300,7 @@ class SandboxServer(ThreadingHTTPServer):
             app.settings = settings
         self.limiter = RateLimiter()
         self.faults = FaultInjector()
+        self.requests = RequestCounter()
         self._local = threading.local()
         super().__init__((host, port), RequestHandler)
 
@@ -340,6 +364,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             base_url=f"http://{self.headers.get('Host') or self._host()}/{app.prefix}",
             db=self.server.db(),
         )
+        self.server.requests.count(app.name, f"{self.command} {path}")
         denied = app.authenticate(request)
         if denied is not None:
             return denied
@@ -379,6 +404,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             clock = store.Clock(self.server.db())
             return json_response(200, {"status": "ok", "now_ms": clock.now_ms,
                                        "systems": sorted(self.server.apps)})
+        if path == "/stats" and self.command == "GET":
+            return json_response(200, self.server.requests.snapshot())
+        if path == "/stats" and self.command == "DELETE":
+            self.server.requests.reset()
+            return json_response(200, {})
         if path == "/settings" and self.command == "GET":
             return json_response(200, settings.to_json())
         if path == "/settings" and self.command in {"PUT", "PATCH", "POST"}:

@@ -1,0 +1,144 @@
+"""Where ingestion lands data and how a load is run: one DuckDB file, one writer at a time,
+interrupted loads finished before new ones start.
+
+`CONCORD_WAREHOUSE` names the DuckDB file that dlt, dbt and reverse ETL all use (default
+`data/warehouse.duckdb`). Each system lands in its own dataset, `raw_<system>`, through its own
+dlt pipeline `concord_<system>`, whose working state lives beside the warehouse file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+from dlt.extract.source import DltSource
+
+from ingestion.quarantine import QUARANTINE_TABLE
+
+WAREHOUSE_ENV = "CONCORD_WAREHOUSE"
+DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
+SYSTEMS = ("hubspot", "stripe", "harvest", "erp")
+
+logger = logging.getLogger("concord.ingestion")
+
+
+def warehouse_path() -> Path:
+    return Path(os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE).resolve()
+
+
+def pipelines_dir(warehouse: Path | None = None) -> Path:
+    """dlt's working dirs, beside the warehouse they belong to (never ~/.dlt)."""
+    warehouse = warehouse or warehouse_path()
+    return warehouse.parent / f"{warehouse.stem}.dlt"
+
+
+def make_pipeline(system: str, warehouse: Path | None = None) -> dlt.Pipeline:
+    warehouse = warehouse or warehouse_path()
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    return dlt.pipeline(
+        pipeline_name=f"concord_{system}",
+        destination=dlt.destinations.duckdb(str(warehouse)),
+        dataset_name=f"raw_{system}",
+        pipelines_dir=str(pipelines_dir(warehouse)),
+    )
+
+
+class WriterLock:
+    """An exclusive lock on the warehouse file, held for the whole of a load.
+
+    DuckDB admits one writing process; two loads started by a schedule and an operator at
+    once would otherwise fail half-way. The lock is released by the OS if the process dies.
+    """
+
+    def __init__(self, warehouse: Path, timeout_s: float = 3600.0):
+        self.path = warehouse.with_name(warehouse.name + ".lock")
+        self.timeout_s = timeout_s
+        self._handle: Any = None
+
+    def __enter__(self) -> WriterLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open(self.path, "a+")  # noqa: SIM115 - held until __exit__
+        deadline = time.monotonic() + self.timeout_s
+        waited = False
+        while True:
+            try:
+                fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if not waited:
+                    logger.info("waiting for another writer to release %s", self.path)
+                    waited = True
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another process has held the warehouse lock {self.path} "
+                                       f"for over {self.timeout_s:.0f} s") from None
+                time.sleep(0.2)
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._handle, fcntl.LOCK_UN)
+        self._handle.close()
+
+
+@dataclass
+class LoadReport:
+    """What one run of a source did."""
+
+    system: str
+    row_counts: dict[str, int] = field(default_factory=dict)
+    resumed_row_counts: dict[str, int] = field(default_factory=dict)
+    load_ids: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def quarantined(self) -> int:
+        return self.row_counts.get(QUARANTINE_TABLE, 0) + self.resumed_row_counts.get(QUARANTINE_TABLE, 0)
+
+    def rows(self, table: str) -> int:
+        return self.row_counts.get(table, 0) + self.resumed_row_counts.get(table, 0)
+
+
+def _row_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
+    trace = pipeline.last_trace
+    normalize = trace.last_normalize_info if trace else None
+    if normalize is None:
+        return {}
+    return {table: n for table, n in normalize.row_counts.items() if not table.startswith("_dlt")}
+
+
+def run_source(source: DltSource, system: str, warehouse: Path | None = None) -> LoadReport:
+    """Load `source` into `raw_<system>`, first finishing any load a crash left behind.
+
+    dlt keeps extracted and normalised packages that were not loaded; `pipeline.run()` with no
+    data loads them and stops. Running that first is what makes a killed load resume with
+    nothing lost and nothing doubled (merge dedupes what was loaded twice).
+    """
+    started = time.perf_counter()
+    warehouse = warehouse or warehouse_path()
+    pipeline = make_pipeline(system, warehouse)
+    report = LoadReport(system)
+    with WriterLock(warehouse):
+        if pipeline.has_pending_data:
+            logger.warning("%s: finishing a load interrupted earlier", system)
+            info = pipeline.run()
+            _check(info, system)
+            report.resumed_row_counts = _row_counts(pipeline)
+            report.load_ids += list(info.loads_ids) if info else []
+        info = pipeline.run(source, loader_file_format="parquet")
+        _check(info, system)
+        report.row_counts = _row_counts(pipeline)
+        report.load_ids += list(info.loads_ids)
+    report.seconds = time.perf_counter() - started
+    logger.info("%s: loaded %s in %.1f s (%d quarantined)", system, report.row_counts, report.seconds,
+                report.quarantined)
+    return report
+
+
+def _check(info: LoadInfo | None, system: str) -> None:
+    if info is not None:
+        info.raise_on_failed_jobs()
