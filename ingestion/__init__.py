@@ -8,3 +8,5 @@ import os
 
 # No telemetry: nothing here may call out to the internet, and runs must not wait on it.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+# Arrow tables get `_dlt_load_id` too, so every landed row (quarantine included) names its load.
+os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")

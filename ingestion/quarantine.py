@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import dlt
 import orjson
+import pyarrow as pa
 
 QUARANTINE_TABLE = "quarantine"
 
@@ -121,11 +122,31 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def quarantined(table: str, record: Any, reason: str) -> Any:
-    """A quarantine row for `record`, marked for the dataset's quarantine table."""
+QUARANTINE_SCHEMA = pa.schema([
+    pa.field("quarantine_key", pa.string(), nullable=False),
+    pa.field("source_table", pa.string()),
+    pa.field("record_id", pa.string()),
+    pa.field("reason", pa.string()),
+    pa.field("raw_record", pa.string()),
+    pa.field("quarantined_at", pa.timestamp("us", tz="UTC")),
+])
+
+
+def _mark(item: Any) -> Any:
+    """Send `item` to the quarantine table, with that table's own hints (a table variant: the
+    resource's hints for its main table stay as they are)."""
+    # `columns={}`: a variant starts from a copy of the resource's hints, and the main table's
+    # declared columns (a non-nullable `id`, typed amounts) must not become the quarantine's.
+    hints = dlt.mark.make_hints(table_name=QUARANTINE_TABLE, write_disposition="merge",
+                                primary_key="quarantine_key", columns={})
+    return dlt.mark.with_hints(item, hints, create_table_variant=True)
+
+
+def quarantine_row(table: str, record: Any, reason: str) -> dict[str, Any]:
+    """The quarantine row for `record`: keyed by its content, so quarantining it again merges."""
     raw = orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str).decode()
     record_id = record.get("id") if isinstance(record, Mapping) else None
-    row = {
+    return {
         "quarantine_key": hashlib.sha256(f"{table}\x1f{raw}".encode()).hexdigest()[:32],
         "source_table": table,
         "record_id": None if record_id is None else str(record_id),
@@ -133,8 +154,11 @@ def quarantined(table: str, record: Any, reason: str) -> Any:
         "raw_record": raw,
         "quarantined_at": dt.datetime.now(dt.timezone.utc),
     }
-    return dlt.mark.with_hints(row, dlt.mark.make_hints(
-        table_name=QUARANTINE_TABLE, write_disposition="merge", primary_key="quarantine_key"))
+
+
+def quarantined(table: str, record: Any, reason: str) -> Any:
+    """A quarantine row for `record`, marked for the dataset's quarantine table."""
+    return _mark(quarantine_row(table, record, reason))
 
 
 def split(contract: Contract, records: Iterable[Mapping[str, Any]]) -> tuple[list[Any], list[Any]]:
@@ -147,3 +171,18 @@ def split(contract: Contract, records: Iterable[Mapping[str, Any]]) -> tuple[lis
         else:
             bad.append(quarantined(contract.table, record, reason))
     return good, bad
+
+
+def split_arrow(contract: Contract, records: Iterable[Mapping[str, Any]]) -> tuple[list[Any], list[Any]]:
+    """Like `split`, with the quarantine rows as one Arrow table: a resource that yields Arrow
+    must send Arrow to every table it writes."""
+    good, bad = [], []
+    for record in records:
+        reason = contract.violation(record)
+        if reason is None:
+            good.append(record)
+        else:
+            bad.append(quarantine_row(contract.table, record, reason))
+    if not bad:
+        return good, []
+    return good, [_mark(pa.Table.from_pylist(bad, schema=QUARANTINE_SCHEMA))]

@@ -11,15 +11,19 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 from dlt.common.pipeline import LoadInfo
 from dlt.extract.source import DltSource
+from dlt.pipeline.exceptions import PipelineStepFailed
 
+from ingestion.http import SourceError
 from ingestion.quarantine import QUARANTINE_TABLE
 
 WAREHOUSE_ENV = "CONCORD_WAREHOUSE"
@@ -91,15 +95,19 @@ class LoadReport:
 
     system: str
     row_counts: dict[str, int] = field(default_factory=dict)
-    resumed_row_counts: dict[str, int] = field(default_factory=dict)
+    resumed_row_counts: dict[str, int] = field(default_factory=dict)  # known if it was not yet normalised
+    quarantined_by_table: dict[str, int] = field(default_factory=dict)
     load_ids: list[str] = field(default_factory=list)
+    resumed: bool = False  # an interrupted earlier load was finished first
     seconds: float = 0.0
 
     @property
     def quarantined(self) -> int:
         return self.row_counts.get(QUARANTINE_TABLE, 0) + self.resumed_row_counts.get(QUARANTINE_TABLE, 0)
 
+
     def rows(self, table: str) -> int:
+        """Rows landed in `table` by this run, a resumed load included (child tables not counted)."""
         return self.row_counts.get(table, 0) + self.resumed_row_counts.get(table, 0)
 
 
@@ -118,25 +126,69 @@ def run_source(source: DltSource, system: str, warehouse: Path | None = None) ->
     data loads them and stops. Running that first is what makes a killed load resume with
     nothing lost and nothing doubled (merge dedupes what was loaded twice).
     """
+    try:
+        return _run(source, system, warehouse or warehouse_path())
+    except PipelineStepFailed as failure:
+        cause = _source_error(failure)
+        if cause is not None:
+            raise cause from failure
+        raise
+
+
+def _source_error(failure: BaseException) -> SourceError | None:
+    """The `SourceError` behind dlt's wrapping, whose message says what to fix."""
+    seen: BaseException | None = failure
+    while seen is not None:
+        if isinstance(seen, SourceError):
+            return seen
+        seen = getattr(seen, "exception", None) or seen.__cause__ or seen.__context__
+    return None
+
+
+def _run(source: DltSource, system: str, warehouse: Path) -> LoadReport:
     started = time.perf_counter()
-    warehouse = warehouse or warehouse_path()
     pipeline = make_pipeline(system, warehouse)
     report = LoadReport(system)
     with WriterLock(warehouse):
         if pipeline.has_pending_data:
             logger.warning("%s: finishing a load interrupted earlier", system)
+            report.resumed = True
             info = pipeline.run()
             _check(info, system)
             report.resumed_row_counts = _row_counts(pipeline)
             report.load_ids += list(info.loads_ids) if info else []
-        info = pipeline.run(source, loader_file_format="parquet")
-        _check(info, system)
+        pipeline.extract(source, loader_file_format="parquet")
+        _crash_point("extract")
+        pipeline.normalize()
         report.row_counts = _row_counts(pipeline)
+        _crash_point("normalize")
+        info = pipeline.load()
+        _check(info, system)
         report.load_ids += list(info.loads_ids)
+        if report.quarantined:
+            report.quarantined_by_table = _quarantined_by_table(warehouse, system, report.load_ids)
     report.seconds = time.perf_counter() - started
     logger.info("%s: loaded %s in %.1f s (%d quarantined)", system, report.row_counts, report.seconds,
                 report.quarantined)
     return report
+
+
+CRASH_ENV = "CONCORD_CRASH_AFTER"
+
+
+def _crash_point(step: str) -> None:
+    """Die the hard way after `step` when asked to: how tests interrupt a load at a known point
+    (`CONCORD_CRASH_AFTER=extract` or `normalize`), exactly as a kill -9 would."""
+    if os.environ.get(CRASH_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _quarantined_by_table(warehouse: Path, system: str, load_ids: list[str]) -> dict[str, int]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            f"SELECT source_table, count(*) FROM raw_{system}.{QUARANTINE_TABLE} "
+            f"WHERE _dlt_load_id IN (SELECT unnest(?)) GROUP BY source_table", [load_ids]).fetchall()
+    return dict(rows)
 
 
 def _check(info: LoadInfo | None, system: str) -> None:

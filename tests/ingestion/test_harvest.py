@@ -1,0 +1,143 @@
+"""The Harvest source against the sandbox: every record once, only changes after, faults survived."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+import ingestion.harvest as harvest
+from ingestion.http import CredentialsRejected
+from ingestion.warehouse import run_source
+from sandbox.lifecycle import advance
+
+TABLES = {"clients": "hv_clients", "projects": "hv_projects", "users": "hv_users", "tasks": "hv_tasks",
+          "time_entries": "hv_time_entries", "expenses": "hv_expenses"}
+
+
+def sandbox_rows(data_dir: Path, table: str, columns: str = "id") -> set[tuple]:
+    con = sqlite3.connect(data_dir / "sandbox.sqlite")
+    try:
+        return set(con.execute(f"SELECT {columns} FROM {table}").fetchall())
+    finally:
+        con.close()
+
+
+def landed(sandbox, table: str, columns: str = "id") -> list[tuple]:
+    return sandbox.query(f"SELECT {columns} FROM raw_harvest.{table}")
+
+
+def content(sandbox) -> dict[str, list[tuple]]:
+    """Every landed row minus dlt's bookkeeping, for comparing two warehouses."""
+    out = {}
+    for table in TABLES:
+        columns = [c for (c,) in sandbox.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw_harvest' "
+            "AND table_name = ? AND column_name NOT LIKE '\\_dlt%' ESCAPE '\\' ORDER BY column_name", table)]
+        out[table] = sandbox.query(f"SELECT {', '.join(columns)} FROM raw_harvest.{table} ORDER BY id")
+    return out
+
+
+def test_source_is_built_without_settings_and_names_a_missing_one(monkeypatch, tmp_path: Path) -> None:
+    for name in ("SOURCES__HARVEST__BASE_URL", "SOURCES__HARVEST__ACCESS_TOKEN", "SOURCES__HARVEST__ACCOUNT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .dlt/ files to fall back on
+    source = harvest.source()
+    assert set(source.resources) == set(TABLES)
+    monkeypatch.setenv("CONCORD_WAREHOUSE", str(tmp_path / "w.duckdb"))
+    with pytest.raises(Exception, match="base_url"):
+        run_source(harvest.source(), "harvest")
+
+
+def test_first_run_lands_exactly_the_sandbox_records(sandbox, firm: Path) -> None:
+    started = time.perf_counter()
+    report = run_source(harvest.source(), "harvest")
+    elapsed = time.perf_counter() - started
+    for table, sandbox_table in TABLES.items():
+        ids = landed(sandbox, table)
+        assert len(ids) == len(set(ids)), f"duplicates in {table}"
+        assert set(ids) == sandbox_rows(firm, sandbox_table), table
+    entries = sandbox_rows(firm, "hv_time_entries", "id, spent_date, hours, is_closed, is_billed, project_id")
+    assert set(landed(sandbox, "time_entries", "id, strftime(spent_date, '%Y-%m-%d'), hours, is_closed::int, "
+                                               "is_billed::int, project__id")) == entries
+    assert report.quarantined == 0
+    print(f"\nharvest first run: {sum(report.row_counts.values()):,} rows in {elapsed:.2f} s "
+          f"({sum(report.row_counts.values()) / elapsed:,.0f} rows/s)")
+
+
+def test_second_run_lands_nothing_and_asks_once_per_list(sandbox) -> None:
+    run_source(harvest.source(), "harvest")
+    sandbox.reset_requests()
+    report = run_source(harvest.source(), "harvest")
+    assert report.row_counts == {}
+    assert sandbox.requests_made("harvest") == {f"GET /v2/{table}": 1 for table in TABLES}
+
+
+def test_after_advance_exactly_the_changes_arrive(sandbox, fresh_firm: Path) -> None:
+    run_source(harvest.source(), "harvest")
+    before = {t: sandbox_rows(fresh_firm, s, "id, updated_at") for t, s in TABLES.items()}
+    advance(fresh_firm, 3)
+    after = {t: sandbox_rows(fresh_firm, s, "id, updated_at") for t, s in TABLES.items()}
+    report = run_source(harvest.source(), "harvest")
+    for table in TABLES:
+        changed = {row[0] for row in after[table] - before[table]}
+        assert report.rows(table) == len(changed), table
+        ids = landed(sandbox, table)
+        assert len(ids) == len(set(ids)), f"duplicates in {table}"
+        assert {i for (i,) in ids} == {row[0] for row in after[table]}, table
+        stamps = set(landed(sandbox, table, "id, epoch(updated_at)::bigint"))
+        assert stamps == after[table], f"{table}: landed stamps differ from the sandbox's"
+    assert report.rows("time_entries") > 0
+
+
+def test_rate_limits_and_server_faults_change_nothing(sandbox, firm: Path, tmp_path: Path, monkeypatch) -> None:
+    run_source(harvest.source(), "harvest")
+    clean = content(sandbox)
+    monkeypatch.setenv("CONCORD_WAREHOUSE", str(tmp_path / "faulty.duckdb"))
+    sandbox.warehouse = tmp_path / "faulty.duckdb"
+    settings = sandbox.server.settings
+    settings.rate_limits = True
+    settings.faults.error_rate = 0.1
+    settings.faults.seed = 7
+    sandbox.reset_requests()
+    run_source(harvest.source(), "harvest")
+    settings.rate_limits, settings.faults.error_rate = False, 0.0
+    assert content(sandbox) == clean
+    served = sum(sandbox.requests_made("harvest").values())
+    assert served > len(TABLES), "fault mode should have forced retries"
+
+
+def test_wrong_token_fails_fast_naming_the_setting(sandbox, monkeypatch) -> None:
+    monkeypatch.setenv("SOURCES__HARVEST__ACCESS_TOKEN", "0000000.pt.wrong")
+    started = time.perf_counter()
+    with pytest.raises(CredentialsRejected) as failure:
+        run_source(harvest.source(), "harvest")
+    assert time.perf_counter() - started < 2
+    message = str(failure.value)
+    assert message.startswith("harvest: ") and "SOURCES__HARVEST__ACCESS_TOKEN" in message
+    assert "0000000.pt.wrong" not in message
+
+
+def test_a_broken_record_is_quarantined_and_its_page_still_loads(sandbox, fresh_firm: Path) -> None:
+    con = sqlite3.connect(fresh_firm / "sandbox.sqlite")
+    broken_id, = con.execute("SELECT id FROM hv_time_entries ORDER BY id LIMIT 1 OFFSET 100").fetchone()
+    con.execute("UPDATE hv_time_entries SET spent_date = '2026-13-45' WHERE id = ?", (broken_id,))
+    con.execute("UPDATE hv_clients SET currency = 'XYZ' WHERE id = (SELECT min(id) FROM hv_clients)")
+    con.commit()
+    total, = con.execute("SELECT count(*) FROM hv_time_entries").fetchone()
+    con.close()
+    report = run_source(harvest.source(), "harvest")
+    assert report.quarantined == 2
+    assert report.quarantined_by_table == {"time_entries": 1, "clients": 1}
+    rows = sandbox.query("SELECT source_table, record_id, reason, raw_record, _dlt_load_id "
+                         "FROM raw_harvest.quarantine ORDER BY source_table")
+    (table, record_id, reason, raw, load_id) = rows[1]
+    assert (table, record_id) == ("time_entries", str(broken_id))
+    assert "spent_date" in reason and json.loads(raw)["spent_date"] == "2026-13-45"
+    assert load_id in report.load_ids
+    assert "currency" in rows[0][2]
+    ids = {i for (i,) in landed(sandbox, "time_entries")}
+    assert broken_id not in ids and len(ids) == total - 1
