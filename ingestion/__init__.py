@@ -10,3 +10,5 @@ import os
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 # Arrow tables get `_dlt_load_id` too, so every landed row (quarantine included) names its load.
 os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+# Load files live a few seconds on local disk: compressing them costs more than it saves.
+os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
