@@ -5,7 +5,6 @@ and how fast its servers hand out records compared with how fast a client can me
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -101,10 +100,9 @@ def _add_rates(report: Report, name: str, serve: list[float], parse: list[float]
                note="above 1 the sandbox outpaces even a client that only parses and tabulates")
 
 
-def run(report: Report, scales: list[str]) -> None:
-    with tempfile.TemporaryDirectory(prefix="concord-bench-") as tmp:
-        served_from = None
-        for scale in scales:
-            data_dir = bench_generate(report, scale, Path(tmp))
-            served_from = data_dir  # the largest scale asked for: serving must hold up there
-        bench_serving(report, served_from)
+def run(report: Report, scales: list[str], workdir: Path) -> dict[str, Path]:
+    """Generate each scale (keeping one data dir per scale for later benchmarks) and measure
+    serving on the largest."""
+    data_dirs = {scale: bench_generate(report, scale, workdir) for scale in scales}
+    bench_serving(report, data_dirs[scales[-1]])
+    return data_dirs

@@ -11,10 +11,12 @@ setting to fix.
 from __future__ import annotations
 
 import logging
+import queue
 import random
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 import requests
 
@@ -175,3 +177,47 @@ def _summary(response: requests.Response) -> str:
         if isinstance(error, str):
             return error[:300]
     return str(body)[:300]
+
+
+T = TypeVar("T")
+_DONE = object()
+
+
+def prefetched(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """`pages`, fetched on a background thread up to `depth` ahead.
+
+    Paging is sequential by nature (each page names the next), so without this the source
+    alternates between waiting for the server and processing a page; with it, the next page
+    is on its way while this one is turned into rows. Errors surface where the page would have.
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        buffer.put(page, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            buffer.put(exc)
+
+    thread = threading.Thread(target=produce, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)

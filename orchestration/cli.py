@@ -16,6 +16,30 @@ main.add_command(sandbox)
 
 
 @main.command()
+@click.option("--select", "selection", default="*", show_default=True,
+              help="Dagster asset selection, e.g. 'group:harvest' or 'key:raw/stripe/*'.")
+@click.option("--log-level", default="WARNING", show_default=True, help="Dagster's own console log level.")
+def run(selection: str, log_level: str) -> None:
+    """Materialise the asset graph (all of it by default) in this process, through Dagster."""
+    import logging
+
+    from orchestration.runner import materialize
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("concord").setLevel(logging.INFO)
+    result = materialize(selection, log_level)
+    events = result.get_asset_materialization_events()
+    for event in events:
+        metadata = event.materialization.metadata
+        details = "  ".join(f"{name} {metadata[name].value:,}" for name in ("rows_loaded", "quarantined")
+                            if name in metadata)
+        click.echo(f"  {event.asset_key.to_user_string():45} {details}")
+    click.echo(f"{len(events)} assets materialised" + ("" if result.success else "; the run FAILED"))
+    if not result.success:
+        raise SystemExit(1)
+
+
+@main.command()
 @click.option("--data-dir", default="data/demo", show_default=True, help="Where the demo firm is generated.")
 def demo(data_dir: str) -> None:
     """Generate the small firm, serve its systems, show them answering, and stop."""

@@ -17,7 +17,7 @@ from ingestion.harvest.helpers import UpdatedSinceCursor, to_arrow, walk
 from ingestion.harvest.settings import (
     COLUMN_TYPES, CONTRACTS, LOOKBACK_SECONDS, PER_PAGE, RESOURCES, USER_AGENT,
 )
-from ingestion.http import ApiClient
+from ingestion.http import ApiClient, prefetched
 from ingestion.quarantine import split_arrow
 
 CREDENTIALS_HINT = "SOURCES__HARVEST__ACCESS_TOKEN and SOURCES__HARVEST__ACCOUNT_ID"
@@ -44,7 +44,7 @@ def _lister(name: str) -> DltResource:
         params: dict[str, Any] = {"per_page": PER_PAGE}
         if cursor.updated_since:
             params["updated_since"] = cursor.updated_since
-        for page in walk(api, name, params):
+        for page in prefetched(walk(api, name, params)):
             good, bad = split_arrow(contract, page)
             fresh = [record for record in good if cursor.is_new(record)]
             if fresh:

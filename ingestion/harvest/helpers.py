@@ -23,39 +23,21 @@ def walk(client: ApiClient, resource: str, params: dict[str, Any]) -> Iterator[l
         page = client.get(next_url)
 
 
-def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested objects become `parent__child` columns (dlt's naming); lists become JSON text."""
-    flat: dict[str, Any] = {}
-    for key, value in record.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}__"))
-        elif isinstance(value, list):
-            flat[name] = orjson.dumps(value).decode()
-        else:
-            flat[name] = value
-    return flat
-
-
-def to_arrow(records: list[Mapping[str, Any]], types: Mapping[str, pa.DataType]) -> pa.Table:
-    """A page as an Arrow table: declared columns get their declared types, the rest are
-    inferred (text when a page holds only nulls); `id` is the non-nullable primary key."""
-    rows = [flatten(r) for r in records]
-    names: dict[str, None] = {}
-    for row in rows:
-        names.update(dict.fromkeys(row))
+def to_arrow(records: list[dict[str, Any]], types: Mapping[str, pa.DataType]) -> pa.Table:
+    """A page as an Arrow table, built in C: nested objects become `parent__child` columns
+    (dlt's naming), declared columns get their declared types (timestamps and dates parsed),
+    all-null undeclared columns become text, and `id` is the non-nullable primary key."""
+    table = pa.Table.from_pylist(records)
+    while any(pa.types.is_struct(field.type) for field in table.schema):
+        table = table.flatten()
     arrays, fields = [], []
-    for name in names:
-        values = [row.get(name) for row in rows]
+    for name, array in zip(table.column_names, table.columns):
+        name = name.replace(".", "__")
         wanted = types.get(name)
-        if wanted is None:
-            array = pa.array(values)
-            if pa.types.is_null(array.type):
-                array = array.cast(pa.string())
-        elif pa.types.is_timestamp(wanted) or pa.types.is_date(wanted):
-            array = pa.array(values, pa.string()).cast(wanted)
-        else:
-            array = pa.array(values, wanted)
+        if wanted is not None and array.type != wanted:
+            array = array.cast(pa.string()).cast(wanted) if pa.types.is_null(array.type) else array.cast(wanted)
+        elif wanted is None and pa.types.is_null(array.type):
+            array = array.cast(pa.string())
         arrays.append(array)
         fields.append(pa.field(name, array.type, nullable=name != "id"))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
@@ -76,38 +58,48 @@ def fingerprint(record: Mapping[str, Any]) -> str:
 class UpdatedSinceCursor:
     """The `updated_since` a run asks for, and which records it has already landed.
 
-    Each run re-reads from `LOOKBACK` before the newest stamp it saw, because records that
+    Each run re-reads from `lookback` before the newest stamp it saw, because records that
     change while a walk is under way can carry stamps below the walk's newest and sit on pages
     already passed. Records re-read unchanged (same content fingerprint) are skipped, so an
-    unchanged source lands nothing.
+    unchanged source lands nothing. Only records inside that window are fingerprinted.
+
+    Stamps are compared as Harvest's ISO 8601 'Z' strings, which sort like the instants.
     """
 
     def __init__(self, state: dict[str, Any], lookback_s: int):
         self.state = state
         self.lookback = dt.timedelta(seconds=lookback_s)
-        self.seen: dict[str, str] = dict(state.get("recent", {}))  # fingerprint -> updated_at
-        self.newest: dt.datetime | None = parse_stamp(state["newest"]) if state.get("newest") else None
-        self._latest = self.newest
+        self.previous: str | None = state.get("newest")
+        self.known: dict[str, str] = dict(state.get("recent", {}))  # fingerprint -> updated_at
+        self.latest = self.previous
+        self._horizon = self._minus_lookback(self.previous) if self.previous else ""
+        self.candidates: list[tuple[str, dict[str, Any]]] = []  # may sit in the next look-back
 
     @property
     def updated_since(self) -> str | None:
-        return iso(self.newest - self.lookback) if self.newest else None
+        return self._minus_lookback(self.previous) if self.previous else None
 
-    def is_new(self, record: Mapping[str, Any]) -> bool:
-        """Whether `record` differs from what was landed; remembers it either way."""
-        stamp = parse_stamp(record["updated_at"])
-        if self._latest is None or stamp > self._latest:
-            self._latest = stamp
-        key = fingerprint(record)
-        if key in self.seen:
-            return False
-        self.seen[key] = record["updated_at"]
+    def _minus_lookback(self, stamp: str) -> str:
+        return iso(parse_stamp(stamp) - self.lookback)
+
+    def is_new(self, record: dict[str, Any]) -> bool:
+        """Whether `record` differs from what earlier runs landed."""
+        stamp = record["updated_at"]
+        if self.latest is None or stamp > self.latest:
+            self.latest = stamp
+            self._horizon = self._minus_lookback(stamp)
+        if stamp >= self._horizon:
+            self.candidates.append((stamp, record))
+        if self.previous is not None and stamp <= self.previous:
+            return fingerprint(record) not in self.known
         return True
 
     def save(self) -> None:
-        """Keep the newest stamp and the fingerprints still inside the next run's look-back."""
-        if self._latest is None:
+        """Keep the newest stamp and the fingerprints the next run's look-back will meet."""
+        if self.latest is None:
             return
-        horizon = self._latest - self.lookback
-        self.state["newest"] = iso(self._latest)
-        self.state["recent"] = {key: stamp for key, stamp in self.seen.items() if parse_stamp(stamp) >= horizon}
+        horizon = self._minus_lookback(self.latest)
+        recent = {key: stamp for key, stamp in self.known.items() if stamp >= horizon}
+        recent.update({fingerprint(record): stamp for stamp, record in self.candidates if stamp >= horizon})
+        self.state["newest"] = self.latest
+        self.state["recent"] = recent
