@@ -12,3 +12,5 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 # Load files live a few seconds on local disk: compressing them costs more than it saves.
 os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
+# Merge stages each load in raw_<system>_staging; empty it afterwards instead of keeping a copy.
+os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")

@@ -149,6 +149,7 @@ def _run(source: DltSource, system: str, warehouse: Path) -> LoadReport:
     started = time.perf_counter()
     pipeline = make_pipeline(system, warehouse)
     report = LoadReport(system)
+    logger.info("%s: loading %s into %s", system, ", ".join(source.selected_resources), warehouse)
     with WriterLock(warehouse):
         if pipeline.has_pending_data:
             logger.warning("%s: finishing a load interrupted earlier", system)

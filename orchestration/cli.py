@@ -42,7 +42,7 @@ def run(selection: str, log_level: str) -> None:
 @main.command()
 @click.option("--data-dir", default="data/demo", show_default=True, help="Where the demo firm is generated.")
 def demo(data_dir: str) -> None:
-    """Generate the small firm, serve its systems, show them answering, and stop."""
+    """Generate the small firm, serve it, run the pipeline against it end to end, and stop."""
     from orchestration.demo import run
 
     run(data_dir)

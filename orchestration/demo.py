@@ -1,4 +1,5 @@
-"""`make demo`: the small firm generated, its systems served, each one shown answering.
+"""`make demo`: the small firm generated, its systems served, each one shown answering, then
+the pipeline run end to end against it: a first load, three days of activity, an incremental one.
 
 The servers run as a separate `concord sandbox serve` process, exactly as an operator would run
 them, and the demo reads its settings from what that process prints.
@@ -7,17 +8,19 @@ them, and the demo reads its settings from what that process prints.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import click
+import duckdb
 import requests
 from sqlalchemy import text
 
 from sandbox import erp_schema
-from sandbox.lifecycle import generate
+from sandbox.lifecycle import advance, generate
 
 
 def start_server(data_dir: Path, *options: str) -> tuple[subprocess.Popen, dict[str, str]]:
@@ -72,6 +75,38 @@ def show_systems(settings: dict[str, str]) -> None:
                + ", ".join(f"{float(total):,.2f} {currency} ({n} invoices)" for currency, n, total in open_ar))
 
 
+def run_pipeline(title: str) -> None:
+    """Materialise every asset in-process, as `concord run` does, and summarise it."""
+    from orchestration.runner import materialize
+
+    started = time.perf_counter()
+    result = materialize("*", log_level="ERROR")
+    if not result.success:
+        raise click.ClickException(f"{title}: the run failed; see the log above")
+    by_system: dict[str, int] = {}
+    quarantined = 0
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        system = event.asset_key.path[1]
+        by_system[system] = by_system.get(system, 0) + metadata["rows_loaded"].value
+        quarantined += metadata["quarantined"].value
+    click.echo(f"{title} ({time.perf_counter() - started:.1f} s): "
+               + ", ".join(f"{system} {rows:,} rows" for system, rows in by_system.items())
+               + f"; {quarantined} quarantined")
+
+
+def show_warehouse(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema LIKE 'raw_%' "
+            "AND NOT ends_with(table_schema, '_staging') AND NOT starts_with(table_name, '_dlt') "
+            "ORDER BY table_schema, table_name").fetchall()
+        counts = {(schema, name): con.execute(f'SELECT count(*) FROM {schema}."{name}"').fetchone()[0]
+                  for schema, name in tables}
+    for schema in sorted({schema for schema, _ in tables}):
+        click.echo(f"  {schema:12} " + ", ".join(f"{name} {n:,}" for (s, name), n in counts.items() if s == schema))
+
+
 def run(data_dir: str) -> None:
     data = Path(data_dir)
     click.echo(f"Generating the small firm into {data} ...")
@@ -79,15 +114,27 @@ def run(data_dir: str) -> None:
     click.echo(f"  {sum(summary.counts['harvest'].values()):,} PSA records, "
                f"{summary.counts['stripe']['invoices']:,} invoices, {summary.faults} injected faults "
                f"({summary.seconds:.1f} s)")
+    warehouse = (data / "warehouse.duckdb").resolve()
+    for leftover in warehouse.parent.glob(f"{warehouse.name}*"):
+        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+    shutil.rmtree(warehouse.parent / f"{warehouse.stem}.dlt", ignore_errors=True)
     process, settings = start_server(data)
     try:
         base = settings["SOURCES__HUBSPOT__BASE_URL"].rsplit("/", 1)[0]
         click.echo(f"Sandbox serving on {base} (pid {process.pid}); it answers:")
         show_systems(settings)
+        os.environ.update(settings)
+        os.environ["CONCORD_WAREHOUSE"] = str(warehouse)
+        run_pipeline("First load")
+        show_warehouse(warehouse)
+        advance(data, 3)
+        click.echo("Three days pass in the firm (concord sandbox advance --days 3) ...")
+        run_pipeline("Incremental load")
     finally:
         process.terminate()
         process.wait(timeout=10)
     click.echo("Sandbox stopped.")
-    click.echo(f"State: {data.resolve()} (sandbox.sqlite, erp.sqlite); injected faults: "
+    click.echo(f"Warehouse: {warehouse}")
+    click.echo(f"Sandbox state: {data.resolve()} (sandbox.sqlite, erp.sqlite); injected faults: "
                f"{(data / 'ground_truth.jsonl').resolve()}")
     click.echo(f"Serve it again: concord sandbox serve --data-dir {data}")
