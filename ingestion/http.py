@@ -149,7 +149,7 @@ class ApiClient:
             told = float(response.headers.get("Retry-After", ""))
         except ValueError:
             told = 0.0
-        return max(told, floor) + self._rng.uniform(0, 0.1)
+        return max(told, floor) * self._rng.uniform(1.0, 1.1)  # jitter: clients that hit the limit together part
 
     def _wait(self, seconds: float, why: str) -> None:
         self.stats.retried += 1
