@@ -9,19 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import platform
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 RESULTS_DIR = Path(__file__).parent / "results"
-
-
-def median_of(repeats: int, measure: Callable[[], float]) -> tuple[float, list[float]]:
-    samples = [measure() for _ in range(repeats)]
-    return statistics.median(samples), samples
 
 
 def run_child(code: str, *args: str) -> dict[str, Any]:

@@ -275,10 +275,6 @@ class Clock:
         set_meta(self.con, "last_stamp_ms", stamp)
         return stamp
 
-    def note_stamp(self, stamp_ms: int) -> None:
-        if stamp_ms > self.last_stamp_ms:
-            set_meta(self.con, "last_stamp_ms", stamp_ms)
-
 
 def next_seq(con: sqlite3.Connection, table: str) -> int:
     """Next value of a table's `seq` ordering column."""

@@ -14,7 +14,7 @@ import numpy as np
 
 from sandbox.stripe_objects import stripe_id
 from sandbox.world import names
-from sandbox.world.config import DAY, ENTITIES, NEVER
+from sandbox.world.config import DAY, NEVER
 from sandbox.world.firm import (
     ATTR_COUNTRY, ATTR_DOMAIN, ATTR_VAT, CF_ATTRIBUTE, CF_DUPLICATE, CF_MISSING_IN_ERP, DUP_ERP, DUP_HARVEST, DUP_HUBSPOT, DUP_STRIPE, EF_NO_PROJECT, World,
 )
@@ -106,28 +106,8 @@ class Derived:
     orphan_stripe_customer_id: list[str]
 
     @staticmethod
-    def hs_company_id(client: np.ndarray) -> np.ndarray:
-        return HS_COMPANY_BASE + np.asarray(client)
-
-    @staticmethod
-    def hs_deal_id(deal: np.ndarray) -> np.ndarray:
-        return HS_DEAL_BASE + np.asarray(deal)
-
-    @staticmethod
-    def erp_partner_id(client: np.ndarray) -> np.ndarray:
-        return ERP_CLIENT_PARTNER_BASE + np.asarray(client)
-
-    @staticmethod
     def so_name(engagement: int) -> str:
         return f"S{engagement + 1:05d}"
-
-    @staticmethod
-    def hv_project_id(engagement: np.ndarray) -> np.ndarray:
-        return HV_PROJECT_BASE + np.asarray(engagement)
-
-    @staticmethod
-    def hv_time_entry_id(entry: np.ndarray) -> np.ndarray:
-        return HV_TIME_ENTRY_BASE + np.asarray(entry)
 
 
 def derive(world: World) -> Derived:
@@ -228,7 +208,3 @@ def _document_names(prefix: str, entity: np.ndarray, posted_at: np.ndarray) -> l
     seq = rank_within(entity * 10_000 + year, posted_at)
     return [f"{prefix}{'' if prefix != 'PBNK' else str(e + 1)}/{y}/{s:05d}"
             for e, y, s in zip(entity.tolist(), year.tolist(), seq.tolist())]
-
-
-def entity_of(world: World, client: np.ndarray) -> list:
-    return [ENTITIES[e] for e in world.clients["entity"][client].tolist()]

@@ -14,7 +14,6 @@ Volumes are vectorised with numpy; Python loops run only per engagement or small
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 
 import numpy as np
 
@@ -111,11 +110,6 @@ def expand_ranges(start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.n
     owner = np.repeat(np.arange(len(start)), counts)
     offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     return owner, start[owner] + offsets
-
-
-def stable_hash(*key: object) -> int:
-    digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
 
 
 class FirmSimulator:
