@@ -217,7 +217,7 @@ def _sale_orders(world: World, d: Derived, window: Window, conn: Connection) -> 
             "partner_id": ERP_CLIENT_PARTNER_BASE + c, "partner_invoice_id": ERP_INVOICE_CONTACT_BASE + c,
             "state": state, "locked": False, "date_order": ts(written), "validity_date": day(int(created[e]) + 30 * DAY),
             "commitment_date": None,
-            "client_order_ref": None if engagements["missing_client_order_ref"][e] else str(HS_DEAL_BASE + deal),
+            "client_order_ref": str(HS_DEAL_BASE + deal),
             "origin": None, "currency_id": CURRENCY_IDS[CURRENCIES[currency]],
             "currency_rate": round(rates.per(currency, CURRENCIES.index(entity.currency), written), 6),
             "amount_untaxed": amount, "amount_tax": 0.0, "amount_total": amount,

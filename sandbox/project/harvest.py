@@ -118,7 +118,7 @@ def _projects(world: World, d: Derived, window: Window, con: sqlite3.Connection)
         active = int(d.project_archived_at[e] > window.end)
         so_amount = float(engagements["so_amount"][e])
         months = int(engagements["months"][e])
-        code = None if engagements["missing_project_code"][e] else Derived.so_name(e)
+        code = Derived.so_name(e)
         budget = so_amount / months if kind == RETAINER else so_amount
         created_at = int(created[e])
         project_id = HV_PROJECT_BASE + e
@@ -128,7 +128,7 @@ def _projects(world: World, d: Derived, window: Window, con: sqlite3.Connection)
             {T_AND_M: "People", FIXED_FEE: "Project", RETAINER: "none"}[kind],
             round(budget, 2), "project_cost", int(kind == RETAINER), 1, 80.0, 0, None, 0,
             None, so_amount if kind == FIXED_FEE else None,
-            f"Engagement {Derived.so_name(e)}" if code else "",
+            f"Engagement {code}",
             day_strings(np.array([engagements["start_day"][e]]))[0],
             day_strings(np.array([engagements["end_day"][e]]))[0], created_at, stamp,
         ))

@@ -90,7 +90,8 @@ DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled"
 ACTIVATION_SLA_DAYS = 14       # won deal → PSA project
 ERP_SETUP_SLA_DAYS = 7         # won deal → ERP customer master
 ERP_POSTING_SLA_DAYS = 5       # finalised invoice → ERP AR invoice; payment → ERP payment
-TM_INVOICE_DAY = 12            # time of month M is invoiced on the 12th of M+1
+TM_INVOICE_DAY = 12            # time of month M is invoiced on the 12th of M+1 (or the next weekday)
+TM_BILLING_SLA_DAYS = 16       # ... and is overdue for billing once M+1 is this many days old
 
 FAULT_TYPES = (
     "customer_missing_in_erp",

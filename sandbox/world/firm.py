@@ -20,7 +20,7 @@ import numpy as np
 from sandbox.world import names
 from sandbox.world.config import (
     CURRENCIES, DAY, DEAL_STAGES, ENTITIES, EXPENSE_CATEGORIES, FX_START, NEVER,
-    PAYMENT_TERMS_DAYS, ROLES, TASKS, TM_INVOICE_DAY, WorldConfig,
+    PAYMENT_TERMS_DAYS, ROLES, TASKS, TM_BILLING_SLA_DAYS, TM_INVOICE_DAY, WorldConfig,
 )
 from sandbox.world.table import Table
 
@@ -380,8 +380,6 @@ class FirmSimulator:
             project_created_at=close + uniform_seconds(rng, 1, 10, n),
             project_archive_lag=uniform_seconds(rng, 14, 60, n),
             fault=fault,
-            missing_project_code=rng.random(n) < 0.04,
-            missing_client_order_ref=rng.random(n) < 0.05,
         ))
         # Members of won deals become the engagement's team.
         local_to_global = np.full(len(deals), -1)
@@ -625,7 +623,7 @@ class FirmSimulator:
             self._append("unbilled_faults", Table(
                 engagement=np.array([e]), month_day=np.array([month_day]),
                 entries=entry_ids, amount=np.array([amount]),
-                visible_at=np.array([issue_day * DAY + WORKING_HOURS_START]),
+                visible_at=np.array([m0 + TM_BILLING_SLA_DAYS * DAY]),
             ))
 
     def _invoices(self, rng: np.random.Generator, engagement: np.ndarray, client: np.ndarray, orphan: np.ndarray,

@@ -106,8 +106,7 @@ def system_names(base: str, country: str, variant: int) -> dict[str, str]:
     if variant % 9 == 0:
         erp = erp.upper()
     stripe = erp if variant % 3 == 0 else (crm + "." if short and variant % 5 == 0 else crm)
-    word, _, sector = base.partition(" ")
-    harvest = word if variant % 4 == 0 else (f"{base} ({country})" if variant % 11 == 0 else base)
+    harvest = base.upper() if variant % 4 == 0 else (f"{base} ({country})" if variant % 11 == 0 else base)
     return {"hubspot": crm, "erp": erp, "stripe": stripe, "harvest": harvest}
 
 
