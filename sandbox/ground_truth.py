@@ -170,9 +170,9 @@ class GroundTruth:
                                  else "sale order keyed with a different amount")
             elif fault == EF_NO_PROJECT:
                 since = int(e["close_at"][k]) + ACTIVATION_SLA_DAYS * DAY
-                if since > at:
-                    continue
-                records = [deal_record] + ([so_record] if in_erp and e["so_created_at"][k] <= at else [])
+                if not in_erp or since > at:
+                    continue  # without an ERP contract no system links the deal to a project
+                records = [deal_record] + ([so_record] if e["so_created_at"][k] <= at else [])
                 yield self.entry(f"won_deal_without_project:{k}", "won_deal_without_project", since, client,
                                  records, self.crm_amount(k), e["currency"][k], expected_project_code=Derived.so_name(k))
 
