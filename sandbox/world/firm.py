@@ -47,6 +47,7 @@ CURRENCY_INDEX = {c: i for i, c in enumerate(CURRENCIES)}
 ENTITY_BY_COUNTRY = {"US": 0, "GB": 1, "DE": 2, "FR": 2, "NL": 2}
 COUNTRY_WEIGHTS = np.array([0.45, 0.25, 0.12, 0.08, 0.10])
 WORKING_HOURS_START = 9 * 3600
+FX_HISTORY_DAYS = 540
 
 
 @dataclasses.dataclass
@@ -128,6 +129,7 @@ class FirmSimulator:
             "invoices", "invoice_lines", "unbilled_faults", "orphans", "fx")}
         self.n = {k: 0 for k in self.chunks}
         self.fx_level = np.array([FX_START[c] for c in CURRENCIES])
+        self._fx_history(static)
 
     # -- static roster -------------------------------------------------------------------
     def _users(self, rng: np.random.Generator) -> Table:
@@ -179,6 +181,17 @@ class FirmSimulator:
         self._orphans(stream(seed, m, S_ORPHANS), m0, m1)
 
     # -- FX ------------------------------------------------------------------------------------
+    def _fx_history(self, rng: np.random.Generator) -> None:
+        """Rates for the years before the simulation starts: documents of engagements already
+        running then are dated before it, and the ERP has rates for them."""
+        start_day = self.config.start // DAY
+        days = np.arange(start_day - FX_HISTORY_DAYS, start_day)
+        steps = rng.normal(0, 0.004, (len(days), len(CURRENCIES)))
+        steps[:, 0] = 0
+        backwards = np.cumsum(steps[::-1], axis=0)[::-1]  # walk back from the first simulated day
+        path = self.fx_level * np.exp(-backwards)
+        self._append("fx", Table(day=days, **{c: path[:, i] for i, c in enumerate(CURRENCIES)}))
+
     def _fx(self, rng: np.random.Generator, m0: int, m1: int) -> None:
         days = np.arange(m0 // DAY, m1 // DAY)
         steps = rng.normal(0, 0.004, (len(days), len(CURRENCIES)))
@@ -375,7 +388,8 @@ class FirmSimulator:
             so_amount=so_amount,
             amended_amount=amended_amount,
             amended_at=np.where(fault == EF_CONTRACT_AMENDED, close + uniform_seconds(rng, 10, 40, n), NEVER),
-            so_created_at=close + uniform_seconds(rng, 0.5, 4, n),
+            # after the customer master, which the ERP creates within two days of the first win
+            so_created_at=close + uniform_seconds(rng, 2.5, 5, n),
             so_confirm_lag=uniform_seconds(rng, 0.05, 2, n),
             project_created_at=close + uniform_seconds(rng, 1, 10, n),
             project_archive_lag=uniform_seconds(rng, 14, 60, n),
