@@ -1,0 +1,45 @@
+with
+
+source as (
+
+    select * from {{ source('hubspot', 'companies') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        cast(id as {{ dbt.type_string() }}) as company_id,
+        nullif(trim(hubspot_owner_id), '') as owner_id,
+        nullif(trim(erp_customer_ref), '') as erp_customer_ref,
+
+        -- strings
+        nullif(trim(name), '') as company_name,
+        lower(nullif(trim(domain), '')) as domain,
+        nullif(trim(website), '') as website,
+        nullif(trim(vat_number), '') as vat_number,
+        nullif(trim(country), '') as country,
+        nullif(trim(city), '') as city,
+        nullif(trim(phone), '') as phone,
+        nullif(trim(industry), '') as industry,
+        nullif(trim(lifecyclestage), '') as lifecycle_stage,
+        description,
+
+        -- numerics
+        cast(nullif(trim(numberofemployees), '') as integer) as number_of_employees,
+
+        -- booleans
+        coalesce(archived, false) as is_archived,
+
+        -- timestamps
+        {{ concord.to_utc_timestamp('created_at') }} as created_at,
+        {{ concord.to_utc_timestamp('updated_at') }} as updated_at,
+        {{ concord.to_utc_timestamp('archived_at') }} as archived_at,
+        {{ concord.epoch_to_timestamp('_dlt_load_id') }} as loaded_at
+
+    from source
+
+)
+
+select * from renamed
