@@ -349,7 +349,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         except Exception:  # noqa: BLE001 - the server must answer, whatever a handler did
             traceback.print_exc()
             response = json_response(500, {"error": "sandbox internal error"})
-        self._send(response)
+        try:
+            self._send(response)
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the client gave up (a timeout, as fault mode's slow responses provoke)
         if self.server.settings.access_log:
             elapsed = (time.perf_counter() - started) * 1000
             sys.stderr.write(f"{self.command} {self.path} {response.status} {elapsed:.1f}ms\n")

@@ -398,6 +398,9 @@ class HarvestApp(VendorApp):
     prefix = "harvest"
 
     def register(self) -> None:
+        # Match counts remembered per server-thread connection (see `ListQuery.count`); kept on the
+        # app, so two servers in one process never share them.
+        self.counts: dict[int, dict[tuple, tuple[tuple[int, int], int]]] = {}
         for resource in (CLIENTS, PROJECTS, USERS, TASKS, USER_ASSIGNMENTS, TASK_ASSIGNMENTS,
                          TIME_ENTRIES, EXPENSES, EXPENSE_CATEGORIES):
             self.route("GET", f"/v2/{resource.plural}", self._lister(resource))
@@ -453,7 +456,7 @@ class HarvestApp(VendorApp):
                                           (project_id,)).fetchone():
                     raise ApiError(404, "project not found")
                 scope.append(("project_id", project_id))
-            return list_page(request, resource, scope)
+            return list_page(request, resource, scope, self.counts.setdefault(id(request.db), {}))
         return handler
 
     def _getter(self, resource: Resource, scoped: bool = False) -> Callable[[Request], Response]:
@@ -548,11 +551,6 @@ class HarvestApp(VendorApp):
 
 # --- list and object rendering ------------------------------------------------------------------
 
-# Match counts by connection: {id(connection): {(table, where, params): ((data_version, total_changes), count)}}.
-# `data_version` moves when another connection commits, `total_changes` when this one writes.
-_COUNTS: dict[int, dict[tuple, tuple[tuple[int, int], int]]] = {}
-
-
 @dataclasses.dataclass
 class ListQuery:
     """A filtered list of one resource, read in its documented order (every key descending).
@@ -567,6 +565,7 @@ class ListQuery:
     resource: Resource
     where: str
     params: list[Any]
+    counts: dict[tuple, tuple[tuple[int, int], int]]  # this connection's remembered match counts
     sort_matches: bool = False
 
     def _key(self) -> tuple[str, str]:
@@ -606,7 +605,7 @@ class ListQuery:
         would cost more than rendering the page."""
         con = self.con
         version = (con.execute("PRAGMA data_version").fetchone()[0], con.total_changes)
-        cache = _COUNTS.setdefault(id(con), {})
+        cache = self.counts
         key = (self.resource.table, self.where, tuple(self.params))
         hit = cache.get(key)
         if hit is not None and hit[0] == version:
@@ -640,7 +639,8 @@ class ListQuery:
         return self._page(f"{key_sql} > {marks}", "ASC", limit, 0, key)
 
 
-def list_page(request: Request, resource: Resource, scope: list[tuple[str, Any]]) -> Response:
+def list_page(request: Request, resource: Resource, scope: list[tuple[str, Any]],
+              counts: dict[tuple, tuple[tuple[int, int], int]]) -> Response:
     """One page of a list, with Harvest's envelope.
 
     Args:
@@ -658,7 +658,7 @@ def list_page(request: Request, resource: Resource, scope: list[tuple[str, Any]]
     for column, value in scope:
         conditions.append(f"{resource.alias}.{column} = ?")
         params.append(value)
-    query = ListQuery(request.db, resource, " AND ".join(conditions) or "1", params)
+    query = ListQuery(request.db, resource, " AND ".join(conditions) or "1", params, counts)
     total = query.count()
     query.sort_matches = bool(conditions) and total <= SORT_MATCHES_UP_TO
     total_pages = max(1, math.ceil(total / per_page))

