@@ -6,7 +6,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from benchmarks import ingestion_bench, sandbox_bench
+from benchmarks import dbt_bench, ingestion_bench, sandbox_bench
 from benchmarks.harness import Report
 
 SCALES = ("small", "medium", "large")
@@ -28,6 +28,7 @@ def main() -> None:
         data_dirs = sandbox_bench.run(report, scales, Path(tmp))
         ingest_scale = "medium" if "medium" in data_dirs else scales[0]
         ingestion_bench.run(report, data_dirs[ingest_scale], ingest_scale, repeats=args.repeats)
+        dbt_bench.run(report, data_dirs[ingest_scale], ingest_scale)
     report.print()
     print(f"\nfigures written to {report.write()}")
 

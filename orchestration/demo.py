@@ -84,15 +84,21 @@ def run_pipeline(title: str) -> None:
     if not result.success:
         raise click.ClickException(f"{title}: the run failed; see the log above")
     by_system: dict[str, int] = {}
-    quarantined = 0
+    quarantined = models = 0
     for event in result.get_asset_materialization_events():
         metadata = event.materialization.metadata
+        if event.asset_key.path[0] != "raw":
+            models += 1
+            continue
         system = event.asset_key.path[1]
         by_system[system] = by_system.get(system, 0) + metadata["rows_loaded"].value
         quarantined += metadata["quarantined"].value
+    checks = result.get_asset_check_evaluations() if hasattr(result, "get_asset_check_evaluations") else []
+    failed = [c for c in checks if not c.passed]
     click.echo(f"{title} ({time.perf_counter() - started:.1f} s): "
                + ", ".join(f"{system} {rows:,} rows" for system, rows in by_system.items())
-               + f"; {quarantined} quarantined")
+               + f"; {quarantined} quarantined; {models} dbt models built, "
+               + f"{len(checks) - len(failed)}/{len(checks)} checks passed")
 
 
 def show_warehouse(warehouse: Path) -> None:
@@ -105,6 +111,27 @@ def show_warehouse(warehouse: Path) -> None:
                   for schema, name in tables}
     for schema in sorted({schema for schema, _ in tables}):
         click.echo(f"  {schema:12} " + ", ".join(f"{name} {n:,}" for (s, name), n in counts.items() if s == schema))
+
+
+def show_exceptions(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'reconciliation' "
+                             "AND table_name = 'reconciliation_exceptions'").fetchone()[0]
+        if not exists:
+            return
+        rows = con.execute(
+            "SELECT exception_type, count(*), sum(amount_at_risk_reporting) FROM reconciliation.reconciliation_exceptions "
+            "GROUP BY 1 ORDER BY 3 DESC NULLS LAST, 1").fetchall()
+    click.echo("Reconciliation exceptions (amount at risk in the reporting currency):")
+    for kind, n, amount in rows:
+        click.echo(f"  {kind:30} {n:5}  {float(amount or 0):>14,.2f}")
+
+
+def sandbox_clock(settings: dict[str, str]) -> str:
+    """The sandbox's own "now", which dbt judges SLAs against (`CONCORD_AS_OF`)."""
+    base = settings["SOURCES__HUBSPOT__BASE_URL"].rsplit("/", 1)[0]
+    now_ms = requests.get(f"{base}/_sandbox/health", timeout=10).json()["now_ms"]
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now_ms / 1000))
 
 
 def run(data_dir: str) -> None:
@@ -125,11 +152,15 @@ def run(data_dir: str) -> None:
         show_systems(settings)
         os.environ.update(settings)
         os.environ["CONCORD_WAREHOUSE"] = str(warehouse)
-        run_pipeline("First load")
+        os.environ["CONCORD_AS_OF"] = sandbox_clock(settings)
+        run_pipeline("First run")
         show_warehouse(warehouse)
+        show_exceptions(warehouse)
         advance(data, 3)
+        os.environ["CONCORD_AS_OF"] = sandbox_clock(settings)
         click.echo("Three days pass in the firm (concord sandbox advance --days 3) ...")
-        run_pipeline("Incremental load")
+        run_pipeline("Incremental run")
+        show_exceptions(warehouse)
     finally:
         process.terminate()
         process.wait(timeout=10)

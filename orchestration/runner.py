@@ -6,7 +6,7 @@ import warnings
 
 import dagster as dg
 
-from orchestration.definitions import ASSETS
+from orchestration.definitions import ASSETS, RESOURCES
 
 
 def materialize(selection: str = "*", log_level: str = "INFO") -> dg.ExecuteInProcessResult:
@@ -20,7 +20,7 @@ def materialize(selection: str = "*", log_level: str = "INFO") -> dg.ExecuteInPr
     warnings.filterwarnings("ignore", message="Parameter `include_sources`", category=dg.BetaWarning)
     instance = dg.DagsterInstance.get() if _has_home() else dg.DagsterInstance.ephemeral()
     return dg.materialize(
-        ASSETS, selection=selection, instance=instance, raise_on_error=False,
+        ASSETS, selection=selection, instance=instance, resources=RESOURCES, raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
 

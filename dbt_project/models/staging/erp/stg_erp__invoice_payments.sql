@@ -3,7 +3,7 @@ with
 
 source as (
 
-    select * from {{ source('erp', 'account_move__account_payment') }}
+    select * from {{ source_or_empty('erp', 'account_move__account_payment') }}
 
 ),
 

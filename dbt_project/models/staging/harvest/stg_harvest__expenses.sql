@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('harvest', 'expenses') }}
+    select * from {{ source_or_empty('harvest', 'expenses') }}
 
 ),
 

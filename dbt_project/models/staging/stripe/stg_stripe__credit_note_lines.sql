@@ -4,13 +4,13 @@ with
 
 source as (
 
-    select * from {{ source('stripe', 'credit_notes__lines') }}
+    select * from {{ source_or_empty('stripe', 'credit_notes__lines') }}
 
 ),
 
 credit_notes as (
 
-    select _dlt_id, id, currency from {{ source('stripe', 'credit_notes') }}
+    select _dlt_id, id, currency from {{ source_or_empty('stripe', 'credit_notes') }}
 
 ),
 

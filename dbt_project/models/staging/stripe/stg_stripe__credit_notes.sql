@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('stripe', 'credit_notes') }}
+    select * from {{ source_or_empty('stripe', 'credit_notes') }}
 
 ),
 

@@ -1,0 +1,8 @@
+{#- Fails on every row whose `column_name` is negative (nulls pass). -#}
+{% test non_negative(model, column_name) %}
+
+select {{ column_name }}
+from {{ model }}
+where {{ column_name }} < 0
+
+{% endtest %}
