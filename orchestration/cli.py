@@ -19,15 +19,20 @@ main.add_command(sandbox)
 @click.option("--select", "selection", default="*", show_default=True,
               help="Dagster asset selection, e.g. 'group:harvest' or 'key:raw/stripe/*'.")
 @click.option("--log-level", default="WARNING", show_default=True, help="Dagster's own console log level.")
-def run(selection: str, log_level: str) -> None:
+@click.option("--dbt-output/--no-dbt-output", default=False, show_default=True,
+              help="Show dbt's event stream on the console instead of writing it beside the warehouse.")
+def run(selection: str, log_level: str, dbt_output: bool) -> None:
     """Materialise the asset graph (all of it by default) in this process, through Dagster."""
     import logging
 
-    from orchestration.runner import materialize
+    from orchestration.runner import dbt_log_path, materialize
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("concord").setLevel(logging.INFO)
-    result = materialize(selection, log_level)
+    log = None if dbt_output else dbt_log_path()
+    result = materialize(selection, log_level, dbt_output=log)
+    if log is not None and log.exists():
+        click.echo(f"dbt output: {log}", err=True)
     events = result.get_asset_materialization_events()
     for event in events:
         metadata = event.materialization.metadata

@@ -77,10 +77,10 @@ def show_systems(settings: dict[str, str]) -> None:
 
 def run_pipeline(title: str) -> None:
     """Materialise every asset in-process, as `concord run` does, and summarise it."""
-    from orchestration.runner import materialize
+    from orchestration.runner import dbt_log_path, materialize
 
     started = time.perf_counter()
-    result = materialize("*", log_level="ERROR")
+    result = materialize("*", log_level="ERROR", dbt_output=dbt_log_path())
     if not result.success:
         raise click.ClickException(f"{title}: the run failed; see the log above")
     by_system: dict[str, int] = {}
@@ -165,7 +165,7 @@ def run(data_dir: str) -> None:
         process.terminate()
         process.wait(timeout=10)
     click.echo("Sandbox stopped.")
-    click.echo(f"Warehouse: {warehouse}")
+    click.echo(f"Warehouse: {warehouse} (dbt's log: {warehouse.parent / 'warehouse.logs' / 'dbt.log'})")
     click.echo(f"Sandbox state: {data.resolve()} (sandbox.sqlite, erp.sqlite); injected faults: "
                f"{(data / 'ground_truth.jsonl').resolve()}")
     click.echo(f"Serve it again: concord sandbox serve --data-dir {data}")
