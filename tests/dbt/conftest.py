@@ -64,6 +64,11 @@ class Warehouse:
             raise AssertionError(f"dbt {' '.join(args)} failed:\n" + "\n".join(failures[:20]))
         return result
 
+    def build_models(self, *args: str) -> dbtRunnerResult:
+        """`dbt build` without the data and unit tests: seeds, models and snapshots, for tests
+        that need the tables but not another run of the project's own tests."""
+        return self.dbt("build", "--exclude", "resource_type:test", "resource_type:unit_test", *args)
+
     def query(self, sql: str, *params) -> list[tuple]:
         with duckdb.connect(str(self.path), read_only=True) as con:
             return con.execute(sql, params).fetchall()

@@ -221,7 +221,7 @@ def test_stale_lists_exactly_the_companies_the_crm_disagrees_with(crm_firm: Ware
     pushed = sync_values(w)
     hubspot.update_companies(pushed)
     w.ingest()
-    w.dbt("build")
+    w.build_models()  # the first build ran the tests
     assert stale_companies(w) == {}
 
     # change one value in the CRM: exactly that company is stale, on exactly that property
@@ -229,19 +229,19 @@ def test_stale_lists_exactly_the_companies_the_crm_disagrees_with(crm_firm: Ware
     wrong = str(Decimal(pushed[target]["ar_balance"]) + Decimal("100.00"))
     hubspot.update_companies({target: {"ar_balance": wrong}})
     w.ingest()
-    w.dbt("build")
+    w.build_models()  # the first build ran the tests
     assert stale_companies(w) == {target: {"ar_balance": (wrong, pushed[target]["ar_balance"])}}
 
     # within the amount tolerance is no difference
     hubspot.update_companies({target: {"ar_balance": str(Decimal(pushed[target]["ar_balance"]) + Decimal("0.01"))}})
     w.ingest()
-    w.dbt("build")
+    w.build_models()  # the first build ran the tests
     assert stale_companies(w) == {}
 
 
 def test_snapshots_record_what_changed_after_a_simulated_week(crm_firm: Warehouse) -> None:
     w = crm_firm
-    w.dbt("build")
+    w.build_models()
     companies_before = snapshot_versions(w, "snap_sync_hubspot__companies", "hubspot_company_id")
     contracts_before = snapshot_versions(w, "snap_contracts", "sale_order_id")
     current_before = dict(w.query("select hubspot_company_id, ar_balance from crm_sync.sync_hubspot__companies"))
@@ -251,7 +251,7 @@ def test_snapshots_record_what_changed_after_a_simulated_week(crm_firm: Warehous
 
     advance(w.data_dir, 7)
     w.ingest()
-    w.dbt("build")
+    w.build_models()
 
     companies_after = snapshot_versions(w, "snap_sync_hubspot__companies", "hubspot_company_id")
     changed = {company_id for company_id, versions in companies_after.items()

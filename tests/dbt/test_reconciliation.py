@@ -70,7 +70,7 @@ def test_exceptions_follow_the_firm_through_an_advance(tmp_path) -> None:
         # Three weeks on: September's time is past its billing cycle, new invoices past their SLAs.
         advance(warehouse.data_dir, 21)
         warehouse.ingest()
-        warehouse.dbt("build")
+        warehouse.build_models()
         second_as_of = warehouse.as_of
         after = exceptions(warehouse)
 
@@ -104,9 +104,9 @@ def test_exceptions_follow_the_firm_through_an_advance(tmp_path) -> None:
 
 def test_a_rebuild_at_the_same_moment_changes_nothing(tmp_path) -> None:
     for warehouse in build_warehouse(tmp_path, scale="small", seed=2, fault_rate=0.1):
-        warehouse.dbt("build")
+        warehouse.build_models()
         before = exceptions(warehouse)
-        warehouse.dbt("build", "--full-refresh")
+        warehouse.build_models("--full-refresh")
         after = exceptions(warehouse)
         assert before == after
         assert all(r["occurrences"] == 1 and r["resolved_at"] is None for r in history(warehouse).values())
