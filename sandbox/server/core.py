@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 import math
 import random
 import re
@@ -135,6 +136,11 @@ class VendorApp:
         raise NotImplementedError
 
     def rate_policies(self, request: Request) -> list[RatePolicy]:
+        """The burst limits enforced while the server's `rate_limits` setting is on."""
+        return []
+
+    def quota_policies(self, request: Request) -> list[RatePolicy]:
+        """Quotas enforced whenever configured, whatever `rate_limits` says (e.g. a daily cap)."""
         return []
 
     def rate_limited(self, policy: RatePolicy, retry_after: int) -> Response:
@@ -162,6 +168,12 @@ class RateLimiter:
         )
         self._lock = threading.Lock()
 
+    def reset(self, vendor: str, policy_name: str) -> None:
+        """Forget the counted requests of one policy (a changed limit counts afresh)."""
+        with self._lock:
+            for key in [k for k in self._hits if k[0] == vendor and k[1] == policy_name]:
+                del self._hits[key]
+
     def check(self, vendor: str, policy: RatePolicy, token: str) -> tuple[bool, int, int]:
         """Count a request: (allowed, remaining, seconds until a slot frees)."""
         now = time.monotonic()
@@ -183,7 +195,9 @@ class FaultSettings:
     `error_rate` of requests get a 5xx in the vendor's shape; `slow_rate` are delayed by
     `slow_ms` before being served; `storm_rate` of requests start a 429 storm: that request
     and the next `storm_length - 1` to the same vendor answer 429 with `Retry-After:
-    retry_after` (which may be 0, as real vendors sometimes send).
+    retry_after` (which may be 0, as real vendors sometimes send). `reject_rate` of the inputs of
+    a batch write are rejected inside a 207 (HubSpot batch update); which ones is decided per
+    seed and record, so the same records are rejected on every attempt until the rate changes.
     """
 
     error_rate: float = 0.0
@@ -192,16 +206,24 @@ class FaultSettings:
     storm_rate: float = 0.0
     storm_length: int = 5
     retry_after: int = 1
+    reject_rate: float = 0.0
     seed: int = 0
 
     @property
     def active(self) -> bool:
         return self.error_rate > 0 or self.slow_rate > 0 or self.storm_rate > 0
 
+    def rejects(self, key: str) -> bool:
+        """Whether fault mode rejects the batch-write input `key` (e.g. `companies:123`)."""
+        if self.reject_rate <= 0:
+            return False
+        digest = hashlib.blake2b(f"{self.seed}:{key}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2**64 < self.reject_rate
+
     @classmethod
     def parse(cls, spec: str) -> FaultSettings:
-        """From `error=0.05,slow=0.02,slow_ms=1500,storm=0.01,storm_length=5,retry_after=0`."""
-        aliases = {"error": "error_rate", "slow": "slow_rate", "storm": "storm_rate"}
+        """From `error=0.05,slow=0.02,slow_ms=1500,storm=0.01,storm_length=5,retry_after=0,reject=0.1`."""
+        aliases = {"error": "error_rate", "slow": "slow_rate", "storm": "storm_rate", "reject": "reject_rate"}
         fields = {f.name: f.type for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
         for part in filter(None, (p.strip() for p in spec.split(","))):
@@ -217,6 +239,7 @@ class FaultSettings:
 class ServerSettings:
     rate_limits: bool = False
     hubspot_tier: str = "professional"  # professional: 190 / 10 s; starter: 100 / 10 s
+    hubspot_daily_limit: int = 0  # requests per rolling day (HubSpot's DAILY policy); 0: no cap
     faults: FaultSettings = dataclasses.field(default_factory=FaultSettings)
     access_log: bool = False
 
@@ -227,7 +250,7 @@ class ServerSettings:
         for key, value in payload.items():
             if key == "faults":
                 self.faults = FaultSettings(**{**dataclasses.asdict(self.faults), **value})
-            elif key in {"rate_limits", "hubspot_tier", "access_log"}:
+            elif key in {"rate_limits", "hubspot_tier", "hubspot_daily_limit", "access_log"}:
                 setattr(self, key, value)
             else:
                 raise ApiError(400, f"unknown setting {key!r}")
@@ -265,15 +288,25 @@ class FaultInjector:
 
 
 class RequestCounter:
-    """Requests served per system and route, so tests can see how many calls a load needed."""
+    """Requests served per system and route, so tests can see how many calls a load needed,
+    and when each arrived (the latest `LOG_SIZE`), so they can check a client's pacing."""
+
+    LOG_SIZE = 100_000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._log: collections.deque[tuple[float, str, str]] = collections.deque(maxlen=self.LOG_SIZE)
 
     def count(self, system: str, route: str) -> None:
         with self._lock:
             self._counts[(system, route)] += 1
+            self._log.append((time.time(), system, route))
+
+    def log(self) -> list[dict[str, Any]]:
+        """Arrivals, oldest first: `{t: epoch seconds, system, route}`."""
+        with self._lock:
+            return [{"t": t, "system": system, "route": route} for t, system, route in self._log]
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         with self._lock:
@@ -285,6 +318,7 @@ class RequestCounter:
     def reset(self) -> None:
         with self._lock:
             self._counts.clear()
+            self._log.clear()
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -381,13 +415,15 @@ class RequestHandler(BaseHTTPRequestHandler):
         if fault == "slow":
             time.sleep(settings.faults.slow_ms / 1000)
         extra_headers: dict[str, str] = {}
+        policies = app.quota_policies(request)
         if settings.rate_limits:
-            token = request.bearer_token() or "anonymous"
-            for policy in app.rate_policies(request):
-                allowed, remaining, wait = self.server.limiter.check(app.name, policy, token)
-                if not allowed:
-                    return app.rate_limited(policy, wait)
-                extra_headers.update(app.rate_headers(policy, remaining))
+            policies = app.rate_policies(request) + policies
+        token = request.bearer_token() or "anonymous"
+        for policy in policies:
+            allowed, remaining, wait = self.server.limiter.check(app.name, policy, token)
+            if not allowed:
+                return app.rate_limited(policy, wait)
+            extra_headers.update(app.rate_headers(policy, remaining))
         handler, params, path_known = app.resolve(self.command, path)
         if handler is None:
             if path_known:
@@ -412,11 +448,16 @@ class RequestHandler(BaseHTTPRequestHandler):
         if path == "/stats" and self.command == "DELETE":
             self.server.requests.reset()
             return json_response(200, {})
+        if path == "/requests" and self.command == "GET":
+            return json_response(200, {"requests": self.server.requests.log()})
         if path == "/settings" and self.command == "GET":
             return json_response(200, settings.to_json())
         if path == "/settings" and self.command in {"PUT", "PATCH", "POST"}:
             try:
-                settings.update(orjson.loads(body or b"{}"))
+                payload = orjson.loads(body or b"{}")
+                settings.update(payload)
+                if isinstance(payload, dict) and "hubspot_daily_limit" in payload:
+                    self.server.limiter.reset("hubspot", "DAILY")
             except ApiError as exc:
                 return json_response(400, {"error": exc.message})
             except (TypeError, orjson.JSONDecodeError) as exc:

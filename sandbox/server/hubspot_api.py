@@ -434,9 +434,17 @@ class HubSpotApp(VendorApp):
         limit = TEN_SECONDLY_LIMITS.get(self.tier, TEN_SECONDLY_LIMITS["professional"])
         return [RatePolicy("TEN_SECONDLY_ROLLING", limit, 10.0)]
 
+    def quota_policies(self, request: Request) -> list[RatePolicy]:
+        """HubSpot's daily cap, when the server's `hubspot_daily_limit` sets one (default: none)."""
+        limit = int(getattr(self.settings, "hubspot_daily_limit", 0) or 0)
+        return [RatePolicy("DAILY", limit, 86_400.0)] if limit > 0 else []
+
     def rate_headers(self, policy: RatePolicy, remaining: int) -> dict[str, str]:
         if policy.name == "SECONDLY":
             return {}
+        if policy.name == "DAILY":
+            return {"X-HubSpot-RateLimit-Daily": str(policy.limit),
+                    "X-HubSpot-RateLimit-Daily-Remaining": str(remaining)}
         return {"X-HubSpot-RateLimit-Max": str(policy.limit),
                 "X-HubSpot-RateLimit-Remaining": str(remaining),
                 "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(policy.window_s * 1000))}
@@ -448,7 +456,7 @@ class HubSpotApp(VendorApp):
         body = {"status": "error", "message": f"You have reached your {name.lower()} limit.",
                 "errorType": "RATE_LIMIT", "correlationId": cid, "policyName": name}
         headers = {"Retry-After": str(retry_after), "X-HubSpot-Correlation-Id": cid}
-        if name == "TEN_SECONDLY_ROLLING" and policy.limit:
+        if name in {"TEN_SECONDLY_ROLLING", "DAILY"} and policy.limit:
             headers.update(self.rate_headers(policy, 0))
         return json_response(429, body, headers)
 
@@ -781,6 +789,12 @@ class HubSpotApp(VendorApp):
                                "context": context})
             elif not DIGITS_RE.match(raw_id) or raw_id.startswith("-"):
                 missing.append(raw_id)
+            elif self._fault_rejects(object_type, raw_id):
+                details = [_detail(name, "INVALID_VALUE", "Rejected by the sandbox's fault mode (reject_rate).")
+                           for name in list(values)[:1]]
+                errors.append({"status": "error", "category": "VALIDATION_ERROR",
+                               "message": "Property values were not valid: " + orjson.dumps(details).decode(),
+                               "context": {"ids": [raw_id]}})
             else:
                 candidates.append((int(raw_id), values))
         with write_transaction(con):
@@ -803,6 +817,10 @@ class HubSpotApp(VendorApp):
         results = self._render(con, object_type, [u[0] for u in updates],
                                self._requested(object_type, defs, written or None))
         return self._batch_response(200, results, errors, iso_ms(stamp))
+
+    def _fault_rejects(self, object_type: str, raw_id: str) -> bool:
+        faults = getattr(self.settings, "faults", None)
+        return bool(faults and faults.rejects(f"{object_type}:{raw_id}"))
 
     def archive_object(self, request: Request) -> Response:
         """DELETE /crm/v3/objects/{type}/{id}: archive (soft delete); 204."""

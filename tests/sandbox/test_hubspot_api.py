@@ -741,6 +741,65 @@ def test_fault_storm_looks_like_a_burst_limit(fresh):
     assert response.json()["errorType"] == "RATE_LIMIT"
 
 
+def test_fault_rejects_a_deterministic_share_of_batch_update_inputs(fresh):
+    client, seed, server = fresh
+    live = [str(r.id) for r in seed.live("companies")]
+    url = "/crm/v3/objects/companies/batch/update"
+    body = {"inputs": [{"id": i, "properties": {"city": "Gotham"}} for i in live]}
+    server.settings.faults.reject_rate = 0.3
+
+    first, again = client.post(url, body), client.post(url, body)
+    assert first.status_code == 207 and again.status_code == 207, first.text
+    rejected = [i for e in first.json()["errors"] for i in e["context"]["ids"]]
+    assert 0 < len(rejected) < len(live), "a share, neither none nor all"
+    assert rejected == [i for e in again.json()["errors"] for i in e["context"]["ids"]], "the same ones each time"
+    assert all(e["category"] == "VALIDATION_ERROR" and e["status"] == "error" and e["message"]
+               for e in first.json()["errors"])
+    assert sorted(r["id"] for r in first.json()["results"]) == sorted(set(live) - set(rejected))
+    assert client.get(f"/crm/v3/objects/companies/{rejected[0]}", properties="city").json()[
+        "properties"]["city"] != "Gotham", "a rejected input is not applied"
+
+    server.settings.faults.seed = 1
+    other = client.post(url, body).json()
+    assert [i for e in other["errors"] for i in e["context"]["ids"]] != rejected, "another seed, other records"
+
+    server.settings.faults.reject_rate = 0.0
+    accepted = client.post(url, body)
+    assert accepted.status_code == 200 and len(accepted.json()["results"]) == len(live)
+
+
+def test_daily_limit_answers_429_daily_once_exceeded(fresh):
+    client, _, server = fresh
+    base = server.base_url
+    assert requests.put(f"{base}/_sandbox/settings", json={"hubspot_daily_limit": 3}, timeout=5).ok
+    answers = [client.get("/crm/v3/objects/companies", limit=1) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429], "enforced with rate_limits off too"
+    assert answers[0].headers["X-HubSpot-RateLimit-Daily"] == "3"
+    assert answers[2].headers["X-HubSpot-RateLimit-Daily-Remaining"] == "0"
+    body = answers[3].json()
+    assert body["policyName"] == "DAILY" and body["errorType"] == "RATE_LIMIT"
+    assert body["message"] == "You have reached your daily limit."
+
+    # a changed limit counts afresh; 0 switches it off
+    assert requests.put(f"{base}/_sandbox/settings", json={"hubspot_daily_limit": 1}, timeout=5).ok
+    assert client.get("/crm/v3/objects/companies", limit=1).status_code == 200
+    assert client.get("/crm/v3/objects/companies", limit=1).status_code == 429
+    assert requests.put(f"{base}/_sandbox/settings", json={"hubspot_daily_limit": 0}, timeout=5).ok
+    assert client.get("/crm/v3/objects/companies", limit=1).status_code == 200
+
+
+def test_request_log_records_arrivals(fresh):
+    client, _, server = fresh
+    requests.delete(f"{server.base_url}/_sandbox/stats", timeout=5)
+    before = time.time()
+    client.get("/crm/v3/objects/companies", limit=1)
+    client.post("/crm/v3/objects/companies/search", {"limit": 1})
+    log = requests.get(f"{server.base_url}/_sandbox/requests", timeout=5).json()["requests"]
+    assert [(e["system"], e["route"]) for e in log] == [
+        ("hubspot", "GET /crm/v3/objects/companies"), ("hubspot", "POST /crm/v3/objects/companies/search")]
+    assert before <= log[0]["t"] <= log[1]["t"] <= time.time()
+
+
 # --- serving rate (printed, not asserted) ---------------------------------------------------
 
 
