@@ -1,0 +1,157 @@
+"""A built small firm, and per-test copies of it (sandbox state, warehouse, dlt state) served by
+their own sandbox server, so each test pushes to a CRM nothing has written to yet."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import pytest
+import requests
+
+from reverse_etl.contract import OBJECTS, to_property_value
+from reverse_etl.settings import Settings
+from sandbox import store
+from sandbox.server.app import RunningServer
+from tests.dbt.conftest import Warehouse, build_warehouse
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def built_firm(tmp_path_factory) -> Iterator[Warehouse]:
+    """The small firm, loaded and `dbt build`-ed once per module; tests push only to copies."""
+    for warehouse in build_warehouse(tmp_path_factory.mktemp("retl_firm")):
+        warehouse.dbt("build")
+        yield warehouse
+
+
+@dataclass
+class Firm:
+    """A test's own copy of the firm: its warehouse, its sandbox server, and helpers."""
+
+    w: Warehouse
+
+    @property
+    def admin(self) -> str:
+        return f"{self.w.server.base_url}/_sandbox"
+
+    def settings(self, **overrides: Any) -> Settings:
+        return Settings.from_env(self.w.env(), **overrides)
+
+    def env(self, **knobs: Any) -> dict[str, str]:
+        """The environment a `python -m reverse_etl` subprocess needs, plus knobs by setting name."""
+        extra = {f"CONCORD_REVERSE_ETL_{k.upper()}": str(v) for k, v in knobs.items()}
+        return {**os.environ, **self.w.env(), **extra}
+
+    def cli(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "reverse_etl", *args], cwd=REPO, env=env or self.env(),
+                              capture_output=True, text=True, timeout=120)
+
+    # --- the sandbox ------------------------------------------------------------------------
+
+    def hubspot_requests(self) -> dict[str, int]:
+        """HubSpot requests served since the last reset, by method and path."""
+        return requests.get(f"{self.admin}/stats", timeout=10).json().get("hubspot", {})
+
+    def batch_update_calls(self, object_type: str) -> int:
+        return self.hubspot_requests().get(f"POST /crm/v3/objects/{object_type}/batch/update", 0)
+
+    def reset_requests(self) -> None:
+        requests.delete(f"{self.admin}/stats", timeout=10)
+
+    def request_log(self) -> list[dict[str, Any]]:
+        return requests.get(f"{self.admin}/requests", timeout=10).json()["requests"]
+
+    def sandbox_settings(self, **values: Any) -> None:
+        response = requests.put(f"{self.admin}/settings", json=values, timeout=10)
+        assert response.ok, response.text
+
+    def crm_values(self, object_type: str, *, metadata: bool = True) -> dict[str, dict[str, str | None]]:
+        """Every live record's contract properties as HubSpot returns them (cleared: None);
+        without `metadata`, `financial_status_synced_at` is left out."""
+        spec = OBJECTS[object_type]
+        wanted = [n for n in spec.names if metadata or n not in spec.metadata_names]
+        names = ",".join(wanted)
+        base = self.w.server.client_settings()
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {base['SOURCES__HUBSPOT__ACCESS_TOKEN']}"
+        url = f"{base['SOURCES__HUBSPOT__BASE_URL']}/crm/v3/objects/{object_type}"
+        out: dict[str, dict[str, str | None]] = {}
+        params: dict[str, Any] = {"limit": 100, "properties": names}
+        while True:
+            page = session.get(url, params=params, timeout=10).json()
+            for record in page["results"]:
+                out[record["id"]] = {n: record["properties"].get(n) for n in wanted}
+            if "paging" not in page:
+                return out
+            params["after"] = page["paging"]["next"]["after"]
+
+    def crm_notes(self) -> list[tuple[str, str | None, set[str]]]:
+        """Every live HubSpot note: (id, its concord_event_key, the companies it is associated with)."""
+        base = self.w.server.client_settings()
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {base['SOURCES__HUBSPOT__ACCESS_TOKEN']}"
+        url = f"{base['SOURCES__HUBSPOT__BASE_URL']}/crm/v3/objects/notes"
+        out: list[tuple[str, str | None, set[str]]] = []
+        params: dict[str, Any] = {"limit": 100, "properties": "concord_event_key", "associations": "companies"}
+        while True:
+            page = session.get(url, params=params, timeout=10).json()
+            for note in page["results"]:
+                linked = (note.get("associations") or {}).get("companies", {}).get("results", [])
+                out.append((note["id"], note["properties"].get("concord_event_key"), {a["id"] for a in linked}))
+            if "paging" not in page:
+                return out
+            params["after"] = page["paging"]["next"]["after"]
+
+    # --- the warehouse ----------------------------------------------------------------------
+
+    def query(self, sql: str, *params: Any) -> list[tuple]:
+        return self.w.query(sql, *params)
+
+    def execute(self, sql: str, *params: Any) -> None:
+        with duckdb.connect(str(self.w.path)) as con:
+            con.execute(sql, params)
+
+    def model_values(self, object_type: str, *, metadata: bool = True) -> dict[str, dict[str, str | None]]:
+        """The sync model as HubSpot should hold it (a cleared value reads back as None)."""
+        spec = OBJECTS[object_type]
+        wanted = [n for n in spec.names if metadata or n not in spec.metadata_names]
+        rows = self.query(f"SELECT {spec.key}, {', '.join(wanted)} FROM {spec.relation}")
+        return {row[0]: {n: (to_property_value(v) or None) for n, v in zip(wanted, row[1:])} for row in rows}
+
+    def audit(self, run_id: str) -> set[tuple[str, str, str | None, str]]:
+        return set(self.query("SELECT record_id, property, old_value, new_value FROM reverse_etl.audit_log "
+                              "WHERE run_id = ?", run_id))
+
+    def audited_records(self, run_id: str, status: str | None = None) -> set[str]:
+        return {r for (r,) in self.query("SELECT DISTINCT record_id FROM reverse_etl.audit_log WHERE run_id = ? "
+                                         "AND (? IS NULL OR status = ?)", run_id, status, status)}
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+
+
+@pytest.fixture
+def firm(built_firm: Warehouse, tmp_path: Path) -> Iterator[Firm]:
+    """A copy of the built firm, served by its own sandbox server."""
+    data_dir = tmp_path / "sandbox"
+    data_dir.mkdir()
+    for name in (store.STATE_FILE, store.ERP_FILE):
+        _copy_sqlite(built_firm.data_dir / name, data_dir / name)
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_firm.path, path)
+    dlt_dir = built_firm.path.parent / f"{built_firm.path.stem}.dlt"
+    if dlt_dir.exists():
+        shutil.copytree(dlt_dir, tmp_path / f"{path.stem}.dlt")
+    with RunningServer(data_dir) as server:
+        yield Firm(Warehouse(data_dir, path, server))
