@@ -32,6 +32,7 @@ class PropertySpec:
     description: str
     options: tuple[tuple[str, str], ...] = ()  # (value, label)
     metadata: bool = False
+    ticks: bool = False  # moves with the calendar alone (days overdue): no alarm for the change guard
 
     def definition(self) -> dict[str, Any]:
         """The body of `POST /crm/v3/properties/{type}` for this property."""
@@ -71,6 +72,10 @@ class ObjectSpec:
     def metadata_names(self) -> frozenset[str]:
         return frozenset(p.name for p in self.properties if p.metadata)
 
+    @property
+    def ticking_names(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.properties if p.ticks)
+
 
 def _number(name: str, label: str, description: str) -> PropertySpec:
     return PropertySpec(name, label, "number", "number", description)
@@ -85,8 +90,9 @@ COMPANIES = ObjectSpec(
     properties=(
         _number("ar_balance", "AR balance", f"What the client owes now, in the billing currency. {_CONCORD}"),
         _number("ar_overdue_amount", "AR overdue amount", f"The part of the AR balance past due. {_CONCORD}"),
-        _number("ar_oldest_overdue_days", "Oldest overdue (days)",
-                f"Days the oldest overdue invoice is past due; 0 when nothing is overdue. {_CONCORD}"),
+        PropertySpec("ar_oldest_overdue_days", "Oldest overdue (days)", "number", "number",
+                     f"Days the oldest overdue invoice is past due; 0 when nothing is overdue. {_CONCORD}",
+                     ticks=True),
         PropertySpec("last_invoice_date", "Last invoice date", "date", "date",
                      f"Issue date of the latest invoice. {_CONCORD}"),
         PropertySpec("last_payment_date", "Last payment date", "date", "date",

@@ -21,11 +21,13 @@ from reverse_etl.errors import SyncModelInvalid
 @dataclass(frozen=True)
 class RecordChange:
     """One record to send: `properties` maps each sent property to (confirmed value or None, new);
-    `new` when the CRM never confirmed a value of this record."""
+    `new` when the CRM never confirmed a value of this record; `routine` when only values that
+    move with the calendar alone (days overdue) differ."""
 
     record_id: str
     properties: dict[str, tuple[str | None, str]]
     new: bool = False
+    routine: bool = False
 
     @property
     def payload(self) -> dict[str, str]:
@@ -44,6 +46,11 @@ class Diff:
     def new(self) -> int:
         """Records the CRM never confirmed a value of (a first push, or one cut short)."""
         return sum(1 for c in self.changes if c.new)
+
+    @property
+    def routine(self) -> int:
+        """Records whose only difference is the calendar's (days overdue ticking on)."""
+        return sum(1 for c in self.changes if c.routine and not c.new)
 
     @property
     def changed_ids(self) -> set[str]:
@@ -87,5 +94,5 @@ def compute(spec: ObjectSpec, rows: dict[str, dict[str, str]], confirmed: dict[s
             continue
         sent = [name for name in spec.names if name in differing or name in metadata]
         changes.append(RecordChange(record_id, {name: (known.get(name), values[name]) for name in sent},
-                                    new=not known))
+                                    new=not known, routine=set(differing) <= spec.ticking_names))
     return Diff(changes=changes, unchanged=len(rows) - len(changes) - len(held), parked=held, total=len(rows))

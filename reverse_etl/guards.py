@@ -6,7 +6,9 @@
   change from: it is new, not changed, and does not count — so a **first push** (nothing of this
   object type ever confirmed; the result says `first_push`) and the rest of a push the daily
   limit cut short go without asking. Dropping the `reverse_etl` schema therefore re-sends
-  everything without asking; that is the documented way to force a full resync.
+  everything without asking; that is the documented way to force a full resync. A record whose
+  only difference is a value that moves with the calendar alone (days overdue, which ticks on
+  for every overdue client every day) does not count either: that change is routine.
 - **Freshness**: billing (`raw_stripe`) or ERP (`raw_erp`) data last landed longer ago than its
   target, or never. The figures the CRM would show are computed from them. The moment of the
   latest successful dlt load (`_dlt_loads`, status 0) is the data's age; dlt records no load
@@ -51,7 +53,7 @@ def evaluate(diff: Diff, *, first_push: bool, loaded_at: dict[str, dt.datetime |
     """The guards' verdict on a diff; `refusals` is empty when the push may go without confirmation."""
     now = now or dt.datetime.now(dt.timezone.utc)
     refusals: list[str] = []
-    changed = len(diff.changes) - diff.new
+    changed = len(diff.changes) - diff.new - diff.routine
     known = diff.total - diff.new
     share = changed / known if known else 0.0
     if share > settings.max_change_share and changed >= settings.change_guard_min_records:
