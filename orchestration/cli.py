@@ -14,6 +14,9 @@ def main() -> None:
 
 main.add_command(sandbox)
 
+# what `concord run` prints of each materialisation: a load's rows, a push's records
+COUNTS = ("rows_loaded", "quarantined", "sent", "unchanged", "rejected", "pending", "parked")
+
 
 @main.command()
 @click.option("--select", "selection", default="*", show_default=True,
@@ -36,8 +39,7 @@ def run(selection: str, log_level: str, dbt_output: bool) -> None:
     events = result.get_asset_materialization_events()
     for event in events:
         metadata = event.materialization.metadata
-        details = "  ".join(f"{name} {metadata[name].value:,}" for name in ("rows_loaded", "quarantined")
-                            if name in metadata)
+        details = "  ".join(f"{name} {metadata[name].value:,}" for name in COUNTS if name in metadata)
         click.echo(f"  {event.asset_key.to_user_string():45} {details}")
     click.echo(f"{len(events)} assets materialised" + ("" if result.success else "; the run FAILED"))
     if not result.success:

@@ -84,9 +84,13 @@ def run_pipeline(title: str) -> None:
     if not result.success:
         raise click.ClickException(f"{title}: the run failed; see the log above")
     by_system: dict[str, int] = {}
+    pushed: dict[str, int] = {}
     quarantined = models = 0
     for event in result.get_asset_materialization_events():
         metadata = event.materialization.metadata
+        if event.asset_key.path[0] == "crm":
+            pushed[event.asset_key.path[1]] = metadata["sent"].value
+            continue
         if event.asset_key.path[0] != "raw":
             models += 1
             continue
@@ -97,8 +101,9 @@ def run_pipeline(title: str) -> None:
     failed = [c for c in checks if not c.passed]
     click.echo(f"{title} ({time.perf_counter() - started:.1f} s): "
                + ", ".join(f"{system} {rows:,} rows" for system, rows in by_system.items())
-               + f"; {quarantined} quarantined; {models} dbt models built, "
-               + f"{len(checks) - len(failed)}/{len(checks)} checks passed")
+               + f"; {quarantined} quarantined; {models} dbt models built; sent to HubSpot: "
+               + ", ".join(f"{name} {sent:,}" for name, sent in pushed.items())
+               + f"; {len(checks) - len(failed)}/{len(checks)} checks passed")
 
 
 def show_warehouse(warehouse: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from ingestion.warehouse import warehouse_path
-from orchestration.definitions import ASSETS, RESOURCES
+from orchestration.definitions import ASSET_CHECKS, ASSETS, RESOURCES
 
 
 def dbt_log_path() -> Path:
@@ -38,6 +38,6 @@ def materialize(selection: str = "*", log_level: str = "INFO", dbt_output: Path 
         redirect = contextlib.redirect_stdout(dbt_output.open("a"))
     with redirect:
         return dg.materialize(
-            ASSETS, selection=selection, instance=instance, resources=RESOURCES, raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            [*ASSETS, *ASSET_CHECKS], selection=selection, instance=instance, resources=RESOURCES,
+            raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
