@@ -140,7 +140,7 @@ class NotesRun(_Run):
         """Look `keys` up in HubSpot; record the notes found as created. Returns the keys found."""
         found = self._lookup(keys)
         if found:
-            with state.connect(self.settings.warehouse, lock_timeout_s=self.settings.lock_timeout_s) as con:
+            with self.db.connect() as con:
                 with state.transaction(con):
                     state.record_notes(con, run_id=self.result.run_id, batch_id=f"lookup-{uuid.uuid4().hex}",
                                        created={k: (note, self.events[k].company_id) for k, note in found.items()})
@@ -177,7 +177,7 @@ class NotesRun(_Run):
         """One batch create and its recorded answer; see the module doc for what happens on failure."""
         events = [self.events[c.record_id] for c in records]
         batch_id = uuid.uuid4().hex
-        with state.connect(self.settings.warehouse, lock_timeout_s=self.settings.lock_timeout_s) as con:
+        with self.db.connect() as con:
             with state.transaction(con):
                 state.log_note_sending(con, run_id=self.result.run_id, batch_id=batch_id,
                                        notes=[(e.key, e.company_id) for e in events])
@@ -236,7 +236,7 @@ class NotesRun(_Run):
         outcomes = [RecordOutcome(e.key, {"hs_note_body": e.body}, "accepted") if e.key in created else
                     RecordOutcome(e.key, {"hs_note_body": e.body}, status, category or status.upper(), error)
                     for e in events]
-        with state.connect(self.settings.warehouse, lock_timeout_s=self.settings.lock_timeout_s) as con:
+        with self.db.connect() as con:
             with state.transaction(con):
                 state.answer_audit(con, batch_id=batch_id, correlation_id=correlation, outcomes=outcomes,
                                    at=state.now())

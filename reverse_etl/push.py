@@ -118,10 +118,13 @@ def push(object_type: str, *, settings: Settings | None = None, confirm: bool = 
         run: _Run = NotesRun(spec, settings, confirm=confirm, dry_run=dry_run, client=client)
     else:
         run = _Run(spec, settings, confirm=confirm, dry_run=dry_run, client=client)
-    if dry_run:
-        return run.preview()
-    with state.PushLock(settings.warehouse, settings.lock_timeout_s):
-        return run.execute()
+    try:
+        if dry_run:
+            return run.preview()
+        with state.PushLock(settings.warehouse, settings.lock_timeout_s):
+            return run.execute()
+    finally:
+        run.db.close()
 
 
 def dry_run(object_type: str, *, settings: Settings | None = None) -> PushResult:
@@ -154,6 +157,7 @@ class _Run:
                                  "dry_run" if dry_run else "push", confirmed_by_operator=confirm)
         self.accepted: set[str] = set()
         self.rejected: set[str] = set()
+        self.db = state.Session(settings.warehouse, lock_timeout_s=settings.lock_timeout_s)
 
     # --- planning -------------------------------------------------------------------------
 
@@ -170,7 +174,7 @@ class _Run:
         return _Plan(diff, guard, {d.record_id for d in letters})
 
     def preview(self) -> PushResult:
-        with state.connect(self.settings.warehouse, lock_timeout_s=self.settings.lock_timeout_s) as con:
+        with self.db.connect() as con:
             self._plan(con)
             self.result.status = "dry_run"
             self.result.pending = self.result.changed
@@ -182,7 +186,7 @@ class _Run:
 
     def execute(self) -> PushResult:
         r = self.result
-        with state.connect(self.settings.warehouse, lock_timeout_s=self.settings.lock_timeout_s) as con:
+        with self.db.connect() as con:
             interrupted = state.close_interrupted(con)
             if interrupted:
                 logger.warning("%s: %d audit rows of an interrupted push marked interrupted; their batches "
@@ -202,7 +206,7 @@ class _Run:
             self._send_all(plan.diff.changes)
         else:
             r.status = "success" if not r.parked else "partial"
-        with state.connect(self.settings.warehouse, lock_timeout_s=self.settings.lock_timeout_s) as con:
+        with self.db.connect() as con:
             self._finish(con)
         return r
 
@@ -226,7 +230,7 @@ class _Run:
         except BaseException as exc:
             r.status, r.message = "failed", f"{type(exc).__name__}: {exc}"
             self._count()
-            with state.connect(self.settings.warehouse, lock_timeout_s=self.settings.lock_timeout_s) as con:
+            with self.db.connect() as con:
                 self._finish(con)
             raise
         self._count()
@@ -239,7 +243,7 @@ class _Run:
         """One batch update and its recorded answer; a whole-batch 4xx is split and retried."""
         object_type = self.spec.object_type
         batch_id = uuid.uuid4().hex
-        with state.connect(self.settings.warehouse, lock_timeout_s=self.settings.lock_timeout_s) as con:
+        with self.db.connect() as con:
             state.log_sending(con, run_id=self.result.run_id, batch_id=batch_id, object_type=object_type,
                               rows=[(c.record_id, p, old, new) for c in records
                                     for p, (old, new) in c.properties.items()])
@@ -285,7 +289,7 @@ class _Run:
                              "HubSpot's answer did not mention this record")
 
     def _record(self, batch_id: str, correlation: str | None, outcomes: list[RecordOutcome]) -> None:
-        with state.connect(self.settings.warehouse, lock_timeout_s=self.settings.lock_timeout_s) as con:
+        with self.db.connect() as con:
             state.record_outcomes(con, run_id=self.result.run_id, batch_id=batch_id,
                                   object_type=self.spec.object_type, correlation_id=correlation,
                                   outcomes=outcomes, max_attempts=self.settings.dead_letter_max_attempts)

@@ -9,9 +9,10 @@ fresh container would lose.
 | `runs` | push or dry run | when, mode, status and counts |
 | `timeline_notes` | business event | the HubSpot note announcing it; `sending` while the create's outcome is unknown, then `created` with the note id |
 
-DuckDB admits one read-write process per file, so no connection is held across an HTTP call:
-each step opens the file under ingestion's `WriterLock` (the same lock file every writer
-uses), does its reads or one transaction of writes, and closes it. A value is written to
+DuckDB admits one read-write process per file, and every writer takes ingestion's
+`WriterLock` (the same lock file) first. Opening the file costs more than a batch's HTTP call,
+so a push holds it through a `Session`, handed back to other writers every few seconds; each
+step is one transaction, committed before the next HTTP call. A value is written to
 `confirmed_values` only in the transaction that records the CRM's acceptance of it.
 
 Audit statuses: `sending` (written before the request goes out; a crash leaves it, and the next
@@ -119,6 +120,51 @@ def connect(warehouse: Path, *, lock_timeout_s: float = 3600.0) -> Iterator[duck
             yield con
         finally:
             con.close()
+
+
+class Session:
+    """The warehouse for the length of one push: opened once, with the writers' lock, and closed
+    for a moment every `hold_s` so a load or a dbt build waiting on the lock gets its turn."""
+
+    YIELD_S = 0.3  # longer than a waiting WriterLock's poll interval
+
+    def __init__(self, warehouse: Path, *, lock_timeout_s: float, hold_s: float = 5.0):
+        self.warehouse = warehouse
+        self.lock_timeout_s = lock_timeout_s
+        self.hold_s = hold_s
+        self._lock: WriterLock | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._opened = 0.0
+        self._schema_ready = False
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The open connection (reopened when held longer than `hold_s`)."""
+        if self._con is not None and time.monotonic() - self._opened > self.hold_s:
+            self.close()
+            time.sleep(self.YIELD_S)
+        if self._con is None:
+            lock = WriterLock(self.warehouse, timeout_s=self.lock_timeout_s)
+            lock.__enter__()
+            try:
+                self._con = _open(self.warehouse)
+            except BaseException:
+                lock.__exit__()
+                raise
+            self._lock, self._opened = lock, time.monotonic()
+            if not self._schema_ready:
+                for statement in DDL:
+                    self._con.execute(statement)
+                self._schema_ready = True
+        yield self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        if self._lock is not None:
+            self._lock.__exit__()
+            self._lock = None
 
 
 def _open(warehouse: Path, patience_s: float = 60.0) -> duckdb.DuckDBPyConnection:
