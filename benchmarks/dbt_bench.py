@@ -24,19 +24,27 @@ from sandbox.lifecycle import advance
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 
 
-def _dbt_build(env: dict[str, str]) -> float:
+def dbt_build(env: dict[str, str], *args: str) -> float:
+    """`dbt build` of the whole project by the CLI, as Dagster runs it (plus `args`); its wall seconds."""
     started = time.perf_counter()
-    done = subprocess.run(["dbt", "build", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)],
-                          env=env, capture_output=True, text=True)
+    done = subprocess.run(["dbt", "build", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+                           *args], env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"dbt build failed:\n{done.stdout[-4000:]}")
     return elapsed
 
 
-def _as_of(base_url: str) -> str:
+def sandbox_as_of(base_url: str) -> str:
+    """The sandbox clock as `CONCORD_AS_OF` (`base_url`: the server, without a vendor prefix)."""
     now_ms = requests.get(f"{base_url}/_sandbox/health", timeout=10).json()["now_ms"]
     return dt.datetime.fromtimestamp(now_ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def load_all(warehouse: Path) -> None:
+    """Load every system into `warehouse` (the sources read the server from the environment)."""
+    for system in SYSTEMS:
+        run_source(importlib.import_module(f"ingestion.{system}").source(), system, warehouse)
 
 
 def run(report: Report, data_dir: Path, scale: str) -> None:
@@ -52,13 +60,11 @@ def run(report: Report, data_dir: Path, scale: str) -> None:
         saved = dict(os.environ)
         try:
             os.environ.update(settings)
-            for system in SYSTEMS:
-                run_source(importlib.import_module(f"ingestion.{system}").source(), system, warehouse)
-            first = _dbt_build({**env, "CONCORD_AS_OF": _as_of(base_url)})
+            load_all(warehouse)
+            first = dbt_build({**env, "CONCORD_AS_OF": sandbox_as_of(base_url)})
             advance(data_dir, 1)
-            for system in SYSTEMS:
-                run_source(importlib.import_module(f"ingestion.{system}").source(), system, warehouse)
-            again = _dbt_build({**env, "CONCORD_AS_OF": _as_of(base_url)})
+            load_all(warehouse)
+            again = dbt_build({**env, "CONCORD_AS_OF": sandbox_as_of(base_url)})
         finally:
             os.environ.clear()
             os.environ.update(saved)

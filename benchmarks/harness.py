@@ -46,7 +46,12 @@ class Report:
         for row in self.rows:
             label = f"{row['benchmark']}: {row['figure']}"
             value = row["value"]
-            shown = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+            if isinstance(value, int):
+                shown = f"{value:,}"
+            elif abs(value) >= 100:
+                shown = f"{value:,.0f}"
+            else:
+                shown = f"{value:,.2f}" if abs(value) >= 1 else f"{value:.3g}"
             print(f"  {label:<{width}} {shown:>14} {row['unit']}")
 
     def write(self) -> Path:

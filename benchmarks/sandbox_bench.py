@@ -100,6 +100,13 @@ def _add_rates(report: Report, name: str, serve: list[float], parse: list[float]
                note="above 1 the sandbox outpaces even a client that only parses and tabulates")
 
 
+def generate_only(scales: list[str], workdir: Path) -> dict[str, Path]:
+    """One firm per scale, unmeasured, for the benchmarks that need one when this one is not run."""
+    for scale in scales:
+        run_child(GENERATE, str(workdir / f"{scale}-0"), scale)
+    return {scale: workdir / f"{scale}-0" for scale in scales}
+
+
 def run(report: Report, scales: list[str], workdir: Path) -> dict[str, Path]:
     """Generate each scale (keeping one data dir per scale for later benchmarks) and measure
     serving on the largest."""

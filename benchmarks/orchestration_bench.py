@@ -1,0 +1,260 @@
+"""Orchestration overhead: the demo pipeline end to end, split into Dagster's own time and the work.
+
+The pipeline is the demo's (`make demo`): the small firm (seed 1) served by `concord sandbox
+serve`, a first run of the whole graph, `sandbox advance --days 3`, an incremental run. Each run
+is timed three ways, each on its own freshly generated, identical firm and server, in its own
+interpreter, in the same benchmark run:
+
+- **Dagster, as the demo runs it**: `orchestration.runner.materialize("*")`, in-process, recorded
+  in a persistent Dagster instance (`<data dir>/dagster_home`, the repo's dagster.yaml). Beside the
+  wall time, the *work*: the time spent inside the asset and check bodies (each `next()` of the
+  body's generator, so the time Dagster spends storing and handling what a body yields is not
+  work). Overhead = wall − work: planning, step setup, events, pools, the run's bookkeeping.
+- **Dagster, ephemeral instance**: the same, the run recorded in memory only (`concord run`
+  without `DAGSTER_HOME`): what persisting the run history costs is the difference.
+- **Direct, no Dagster**: the same operations called one after another: `run_source` for the four
+  systems, one `dbt build` by the dbt CLI (as dagster-dbt runs it: a subprocess, the same
+  partial-parse file, the writers' lock), the three sync-model key checks, the report, the three
+  pushes. The data checks (freshness, exception thresholds, SLAs) exist only as Dagster checks;
+  their bodies' time is taken out of the Dagster figure before comparing (`overhead vs direct`).
+
+Also: the dbt invocations per run (each prints `Running with dbt=` once into the run's dbt log:
+must be 1), the executor, Dagster's events per run, and the time to load the definitions (once
+per process; the dbt manifest is parsed only when a project file changed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import Report, run_child
+
+SCALE = "small"
+SEED = 1
+ADVANCE_DAYS = 3
+RUNS = ("first", "incremental")
+VARIANTS = ("dagster", "ephemeral", "direct")
+DBT_BANNER = "Running with dbt="
+# steps that are Dagster asset checks with no direct counterpart (their bodies' time is work, but
+# the direct path does not do it)
+DATA_CHECK_SUFFIXES = ("_freshness", "reconciliation_exception_thresholds", "business_slas")
+
+CHILD = "from benchmarks.orchestration_bench import child; child()"
+
+
+# -- in the child process ------------------------------------------------------------------------
+
+def _instrument_step_bodies() -> dict[str, float]:
+    """Time spent inside each step's body, per step key, by wrapping Dagster's compute iteration.
+
+    Dagster iterates a step's user generator with `iterate_with_context` in
+    `dagster._core.execution.plan.compute`; only the `next()` calls are the body's own time.
+    """
+    import dagster._core.execution.plan.compute as compute
+
+    work: dict[str, float] = defaultdict(float)
+    current: list[str] = ["?"]
+    done = object()
+    yield_compute_results = compute._yield_compute_results
+
+    def timed_iterate(context_fn, iterator):
+        key = current[0]
+        while True:
+            started = time.perf_counter()
+            with context_fn():
+                item = next(iterator, done)
+            work[key] += time.perf_counter() - started
+            if item is done:
+                return
+            yield item
+
+    def yield_results(step_context, *args, **kwargs):
+        current[0] = step_context.step.key
+        return yield_compute_results(step_context, *args, **kwargs)
+
+    compute.iterate_with_context = timed_iterate
+    compute._yield_compute_results = yield_results
+    return work
+
+
+def _dagster_run(log: Path, work: dict[str, float]) -> dict[str, Any]:
+    import dagster as dg
+
+    from orchestration.runner import materialize, step_durations
+
+    work.clear()
+    started = time.perf_counter()
+    result = materialize("*", log_level="ERROR", dbt_output=log, progress=False)
+    wall = time.perf_counter() - started
+    if not result.success:
+        raise RuntimeError(f"the Dagster run failed; dbt's output is in {log}")
+    steps = step_durations(result)
+    data_checks = sum(s for key, s in work.items() if key.endswith(DATA_CHECK_SUFFIXES))
+    return {
+        "wall_s": wall, "work_s": sum(work.values()), "data_check_work_s": data_checks,
+        "steps_s": sum(steps.values()), "steps": steps, "work": dict(work),
+        "events": len(result.all_events),
+        "dbt_invocations": log.read_text().count(DBT_BANNER),
+        "executor": result.job_def.executor_def.name,
+        "materialisations": sum(1 for e in result.all_events
+                                if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION),
+    }
+
+
+def _direct_run(root: Path, log: Path) -> dict[str, Any]:
+    """The graph's operations without Dagster, in the order the run does them."""
+    import importlib
+    import subprocess
+
+    from ingestion.warehouse import WriterLock, run_source, warehouse_path
+    from orchestration.crm_assets import CRM_OBJECTS, key_counts
+    from orchestration.dbt_assets import DBT_EXECUTABLE, PROJECT_DIR
+    from orchestration.reconciliation_report import write_report
+    from reverse_etl import Settings, push
+    from reverse_etl.contract import spec_for
+
+    parts: dict[str, float] = {}
+    warehouse = warehouse_path()
+    started = time.perf_counter()
+    for system in ("erp", "harvest", "hubspot", "stripe"):
+        t = time.perf_counter()
+        run_source(importlib.import_module(f"ingestion.{system}").source(), system)
+        parts[f"raw_{system}"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    target = root / f"dbt_target_{len(list(root.glob('dbt_target_*')))}"
+    target.mkdir()
+    partial = PROJECT_DIR / "target" / "partial_parse.msgpack"
+    if partial.exists():  # what dagster-dbt does before each invocation
+        shutil.copy(partial, target / partial.name)
+    env = {**os.environ, "DBT_TARGET_PATH": str(target), "DBT_LOG_PATH": str(target),
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    with WriterLock(warehouse), log.open("a") as out:
+        done = subprocess.run([DBT_EXECUTABLE, "build", "--project-dir", str(PROJECT_DIR), "--profiles-dir",
+                               str(PROJECT_DIR)], env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"dbt build failed; see {log}")
+    parts["dbt build"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    for crm in CRM_OBJECTS:
+        spec = spec_for(crm.object_type)
+        key_counts(spec.relation, spec.key)
+    parts["key checks"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    write_report(warehouse, warehouse.parent / "reports")
+    parts["report"] = time.perf_counter() - t
+
+    settings = Settings.from_env()
+    for crm in CRM_OBJECTS:
+        t = time.perf_counter()
+        result = push(crm.object_type, settings=settings)
+        if not result.ok:
+            raise RuntimeError(f"push {crm.object_type}: {result.status}")
+        parts[f"push {crm.object_type}"] = time.perf_counter() - t
+    return {"wall_s": time.perf_counter() - started, "parts": parts,
+            "dbt_invocations": log.read_text().count(DBT_BANNER)}
+
+
+def child() -> None:
+    """`python -c ... <variant> <data dir>`: both runs of the pipeline; one JSON line on stdout."""
+    variant, root = sys.argv[1], Path(sys.argv[2])
+    from orchestration.demo import dagster_home, sandbox_clock, start_server
+    from sandbox.lifecycle import advance
+
+    os.environ.pop("DAGSTER_HOME", None)
+    if variant == "dagster":
+        os.environ["DAGSTER_HOME"] = str(dagster_home(root))
+    os.environ["CONCORD_WAREHOUSE"] = str(root / "warehouse.duckdb")
+    process, settings = start_server(root)
+    out: dict[str, Any] = {"variant": variant}
+    try:
+        os.environ.update(settings)
+        os.environ["CONCORD_AS_OF"] = sandbox_clock(settings)
+        if variant != "direct":
+            work = _instrument_step_bodies()
+            started = time.perf_counter()
+            import orchestration.definitions  # noqa: F401  (the dbt manifest, the dlt sources' shapes)
+            import orchestration.runner  # noqa: F401
+            out["definitions_load_s"] = time.perf_counter() - started
+        for run in RUNS:
+            if run == "incremental":
+                advance(root, ADVANCE_DAYS)
+                os.environ["CONCORD_AS_OF"] = sandbox_clock(settings)
+            log = root / f"dbt-{run}.log"
+            out[run] = _direct_run(root, log) if variant == "direct" else _dagster_run(log, work)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    print(json.dumps(out))
+
+
+# -- in the benchmark process --------------------------------------------------------------------
+
+def _median(samples: list[dict[str, Any]], *path: str) -> float:
+    values = []
+    for sample in samples:
+        for name in path:
+            sample = sample[name]
+        values.append(float(sample))
+    return statistics.median(values)
+
+
+def run(report: Report, workdir: Path, repeats: int = 3) -> dict[str, list[dict[str, Any]]]:
+    """Time the demo pipeline `repeats` times per variant (each on a fresh firm); add the figures."""
+    from sandbox.lifecycle import generate
+
+    samples: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
+    for repeat in range(repeats):
+        order = VARIANTS[repeat % len(VARIANTS):] + VARIANTS[:repeat % len(VARIANTS)]  # spread the drift
+        for variant in order:
+            root = Path(tempfile.mkdtemp(prefix=f"orchestration-{variant}-", dir=workdir))
+            generate(root, scale=SCALE, seed=SEED)
+            print(f"orchestration: {variant}, repeat {repeat + 1}/{repeats} ...", flush=True)
+            samples[variant].append(run_child(CHILD, variant, str(root)))
+            shutil.rmtree(root, ignore_errors=True)
+
+    name = f"orchestration ({SCALE}, demo pipeline)"
+    dagster, ephemeral, direct = samples["dagster"], samples["ephemeral"], samples["direct"]
+    note = f"median of {repeats}" if repeats > 1 else "one run: noisy, repeat before comparing"
+    for run_name in RUNS:
+        wall = _median(dagster, run_name, "wall_s")
+        work = _median(dagster, run_name, "work_s")
+        overheads = [s[run_name]["wall_s"] - s[run_name]["work_s"] for s in dagster]
+        overhead = statistics.median(overheads)
+        report.add(name, f"{run_name} run through Dagster (as the demo: persistent instance)", wall, "s", note=note,
+                   samples=[s[run_name]["wall_s"] for s in dagster])
+        report.add(name, f"{run_name}: work inside asset and check bodies", work, "s")
+        report.add(name, f"{run_name}: Dagster overhead (wall - work)", overhead, "s")
+        report.add(name, f"{run_name}: overhead share", statistics.median(
+            [o / s[run_name]["wall_s"] for o, s in zip(overheads, dagster)]), "ratio")
+        eph_overheads = [s[run_name]["wall_s"] - s[run_name]["work_s"] for s in ephemeral]
+        report.add(name, f"{run_name} run through Dagster, ephemeral instance", _median(ephemeral, run_name, "wall_s"),
+                   "s", samples=[s[run_name]["wall_s"] for s in ephemeral])
+        report.add(name, f"{run_name}: ephemeral overhead share", statistics.median(
+            [o / s[run_name]["wall_s"] for o, s in zip(eph_overheads, ephemeral)]), "ratio")
+        report.add(name, f"{run_name} run direct (no Dagster)", _median(direct, run_name, "wall_s"), "s",
+                   samples=[s[run_name]["wall_s"] for s in direct],
+                   parts={part: _median(direct, run_name, "parts", part) for part in direct[0][run_name]["parts"]})
+        comparable = [s[run_name]["wall_s"] - s[run_name]["data_check_work_s"] for s in dagster]
+        direct_walls = [s[run_name]["wall_s"] for s in direct]
+        report.add(name, f"{run_name}: overhead vs direct (data checks' work excluded)",
+                   statistics.median(comparable) - statistics.median(direct_walls), "s",
+                   note="Dagster wall without the data checks' bodies, minus the direct path")
+        report.add(name, f"{run_name}: overhead vs direct, share",
+                   1 - statistics.median(direct_walls) / statistics.median(comparable), "ratio")
+    report.add(name, "dbt invocations per run", max(s[r]["dbt_invocations"] for s in dagster + ephemeral for r in RUNS),
+               f"(executor: {dagster[0]['first']['executor']})", note="must be 1")
+    report.add(name, "Dagster events per run", int(_median(dagster, "first", "events")), "events")
+    report.add(name, "definitions load (once per process)", _median(dagster, "definitions_load_s"), "s")
+    return samples
