@@ -17,6 +17,9 @@ from passing unnoticed.
 - **Refused or broken**: a guard refusal or any other reverse-ETL error fails the step with a
   `dg.Failure` naming the fix (`confirm: true` in the run config after checking a refusal, which
   lists a sample of the values it would have sent).
+- **Retried**: a push whose status is `failed` (HubSpot down or rate limiting past the client's
+  retries) is tried again by `orchestration.retries.PUSH_RETRY`, minutes later; refusals,
+  settings and credentials problems are `dg.Failure(allow_retries=False)` and fail at once.
 
 Concurrency: the pushes share pool `crm_push` (give it a limit of 1), because they share the
 portal's rate budget; reverse ETL's own push lock enforces one push at a time regardless, the
@@ -38,6 +41,7 @@ from dagster_dbt import get_asset_key_for_model
 
 from ingestion.warehouse import WriterLock, warehouse_path
 from orchestration.dbt_assets import dbt_models
+from orchestration.retries import PUSH_RETRY
 from reverse_etl import GuardRefused, PushResult, ReverseEtlError, Settings, SettingsError, push
 from reverse_etl.contract import spec_for
 from reverse_etl.dead_letters import list_dead_letters
@@ -97,7 +101,7 @@ def push_asset(crm: CrmObject) -> dg.AssetsDefinition:
     """`crm/<object_type>`: one `reverse_etl.push`, its counts as metadata, its outcome as a check."""
 
     @dg.asset(
-        key=crm.key, deps=[crm.sync_key], group_name="crm", kinds={"hubspot"}, pool=PUSH_POOL,
+        key=crm.key, deps=[crm.sync_key], group_name="crm", kinds={"hubspot"}, pool=PUSH_POOL, retry_policy=PUSH_RETRY,
         description=crm.description, metadata={"sync_model": spec_for(crm.object_type).relation},
         check_specs=[dg.AssetCheckSpec(
             CONFIRMED_CHECK, asset=crm.key,
