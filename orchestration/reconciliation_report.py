@@ -513,6 +513,18 @@ def _readiness_chart(con: duckdb.DuckDBPyConnection, target: float) -> SlaChart:
         bins=_histogram(measured, waiting, target))
 
 
+def sla_charts(con: duckdb.DuckDBPyConnection, *, activation_sla_days: float | None = None,
+               readiness_sla_days: float | None = None) -> tuple[SlaChart, SlaChart]:
+    """Project activation and invoice readiness against their targets, as the page's `#sla`
+    shows them (the SLA checks judge these same figures); targets default as in `build_report`."""
+    variables = project_vars()
+    activation = float(activation_sla_days if activation_sla_days is not None
+                       else variables.get("activation_sla_days", 14))
+    readiness = float(readiness_sla_days if readiness_sla_days is not None
+                      else variables.get("tm_billing_sla_days", 16))
+    return _activation_chart(con, activation), _readiness_chart(con, readiness)
+
+
 def _receivables(con: duckdb.DuckDBPyConnection) -> tuple[dt.datetime | None, tuple[Group, ...]]:
     rel = "metrics.receivable_balances"
     if not _table_exists(con, rel):
