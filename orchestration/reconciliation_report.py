@@ -48,7 +48,7 @@ from ingestion.warehouse import WriterLock
 
 DBT_PROJECT_FILE = Path(__file__).resolve().parents[1] / "dbt_project" / "dbt_project.yml"
 REPORT_FILE = "reconciliation_report.html"
-ARCHIVE_DIR = "reports"
+ARCHIVE_DIR = "archive"
 HISTORY_SCHEMA = "reporting"
 HISTORY_TABLE = f"{HISTORY_SCHEMA}.reconciliation_report_runs"
 TOP_N = 50
@@ -213,7 +213,7 @@ class ReportResult:
     """What `write_report` wrote, with headline figures for asset metadata (plain JSON types)."""
 
     path: Path  # the latest page, `<out_dir>/reconciliation_report.html`
-    archive_path: Path  # this run's copy, `<out_dir>/reports/<timestamp>.html`
+    archive_path: Path  # this run's copy, `<out_dir>/archive/<timestamp>.html`
     exceptions: int
     amount_at_risk: float
     reporting_currency: str
@@ -570,7 +570,7 @@ def record_run(con: duckdb.DuckDBPyConnection, report: Report) -> None:
 def write_report(warehouse: Path, out_dir: Path, *, generated_at: dt.datetime | None = None,
                  top_n: int = TOP_N, lock_timeout_s: float = 3600.0) -> ReportResult:
     """Build the report from the warehouse, record its run in the trend history, and write
-    `<out_dir>/reconciliation_report.html` and a copy `<out_dir>/reports/<YYYYmmddTHHMMSSZ>.html`.
+    `<out_dir>/reconciliation_report.html` and a copy `<out_dir>/archive/<YYYYmmddTHHMMSSZ>.html`.
 
     Holds the warehouse's writers' lock (it appends to `reporting.reconciliation_report_runs`)
     only while it reads and records; the page is written after.

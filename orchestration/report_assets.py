@@ -2,7 +2,7 @@
 operations work from, written after the marts it reads are built.
 
 The page goes to `CONCORD_REPORT_DIR` (default `<warehouse dir>/reports`): the latest as
-`reconciliation_report.html`, each run's copy under `reports/`. The materialisation links to it
+`reconciliation_report.html`, each run's copy under `archive/`. The materialisation links to it
 (`report`, `report_url`) and carries the headline: open exceptions, amount at risk, and the
 exceptions by type as a markdown table.
 

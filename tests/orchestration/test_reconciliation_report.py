@@ -63,7 +63,7 @@ def test_page_is_one_self_contained_file_with_every_section(warehouse: Path, tmp
     result = write_report(warehouse, tmp_path / "out", generated_at=FIRST_RUN)
 
     assert result.path == tmp_path / "out" / "reconciliation_report.html"
-    assert result.archive_path == tmp_path / "out" / "reports" / "20261001T060000Z.html"
+    assert result.archive_path == tmp_path / "out" / "archive" / "20261001T060000Z.html"
     page = result.path.read_text(encoding="utf-8")
     assert result.archive_path.read_text(encoding="utf-8") == page
     assert "<script" not in page.lower()
@@ -159,7 +159,7 @@ def test_each_run_adds_a_point_to_the_trends(warehouse: Path, tmp_path: Path):
     trends = section(second.path.read_text(encoding="utf-8"), "trends")
     count_chart = re.search(r'<div class="chart" id="trend-count">(.*?)</svg>', trends, re.S).group(1)
     assert count_chart.count("<circle") == 2 and "<polyline" in count_chart
-    assert len(list((tmp_path / "out" / "reports").glob("*.html"))) == 2
+    assert len(list((tmp_path / "out" / "archive").glob("*.html"))) == 2
 
 
 def test_report_reads_a_read_only_warehouse_without_history(built_firm: Warehouse):
