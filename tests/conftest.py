@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -42,3 +43,14 @@ def serve():
     yield start
     for server in running:
         server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def built_firm(tmp_path_factory) -> Iterator:
+    """The small firm, loaded and `dbt build`-ed once per session and served while it lasts: the
+    starting point of reverse-ETL and orchestration tests, which copy it before changing anything."""
+    from tests.dbt.conftest import build_warehouse
+
+    for warehouse in build_warehouse(tmp_path_factory.mktemp("built_firm")):
+        warehouse.dbt("build")
+        yield warehouse

@@ -37,7 +37,7 @@ from orchestration.definitions import ASSET_CHECKS, ASSETS, RESOURCES, defs
 from orchestration.ingestion_assets import INGESTION_ASSETS
 from orchestration.reconciliation_report import EXCEPTION_TYPES
 from orchestration.report_assets import REPORT_KEY, REPORT_MODELS
-from tests.reverse_etl.conftest import Firm, built_firm, firm  # noqa: F401 - fixtures
+from tests.reverse_etl.conftest import Firm, firm  # noqa: F401 - fixtures
 
 EXCEPTIONS = "reconciliation.reconciliation_exceptions"
 ENV_KNOBS = ("CONCORD_THRESHOLDS_FILE", "CONCORD_REPORT_DIR", "CONCORD_FRESHNESS_HOURS",

@@ -16,7 +16,7 @@ import pytest
 
 from orchestration.crm_assets import CONFIRMED_CHECK, CRM_OBJECTS, KEYS_CHECK
 from orchestration.definitions import ASSET_CHECKS, ASSETS, RESOURCES, defs
-from tests.reverse_etl.conftest import Firm, built_firm, firm  # noqa: F401 - fixtures
+from tests.reverse_etl.conftest import Firm, firm  # noqa: F401 - fixtures
 
 SYNC_KEYS = {crm.object_type: crm.sync_key for crm in CRM_OBJECTS}
 COUNTS = ("total", "changed", "sent", "unchanged", "rejected", "pending", "parked", "write_calls", "batches",

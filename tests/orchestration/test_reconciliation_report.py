@@ -7,7 +7,6 @@ import datetime as dt
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import pytest
@@ -27,20 +26,11 @@ from orchestration.reconciliation_report import (
     render_html,
     write_report,
 )
-from tests.dbt.conftest import Warehouse, build_warehouse, copy_of
+from tests.dbt.conftest import Warehouse, copy_of
 
 EXCEPTIONS = "reconciliation.reconciliation_exceptions"
 FIRST_RUN = dt.datetime(2026, 10, 1, 6, 0, tzinfo=dt.timezone.utc)
 SECOND_RUN = dt.datetime(2026, 10, 2, 6, 0, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture(scope="module")
-def built_firm(tmp_path_factory) -> Iterator[Warehouse]:
-    """The small firm, loaded and built once per module (models only: the report reads tables,
-    and the project's own tests run elsewhere); tests write reports from copies."""
-    for warehouse in build_warehouse(tmp_path_factory.mktemp("report_firm")):
-        warehouse.build_models()
-        yield warehouse
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""A built small firm, and per-test copies of it (sandbox state, warehouse, dlt state) served by
+"""Per-test copies of the session's built small firm (`built_firm`, tests/conftest.py) (sandbox state, warehouse, dlt state) served by
 their own sandbox server, so each test pushes to a CRM nothing has written to yet."""
 
 from __future__ import annotations
@@ -20,17 +20,9 @@ from reverse_etl.contract import OBJECTS, to_property_value
 from reverse_etl.settings import Settings
 from sandbox import store
 from sandbox.server.app import RunningServer
-from tests.dbt.conftest import Warehouse, build_warehouse
+from tests.dbt.conftest import Warehouse
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def built_firm(tmp_path_factory) -> Iterator[Warehouse]:
-    """The small firm, loaded and `dbt build`-ed once per module; tests push only to copies."""
-    for warehouse in build_warehouse(tmp_path_factory.mktemp("retl_firm")):
-        warehouse.dbt("build")
-        yield warehouse
 
 
 @dataclass
