@@ -89,6 +89,19 @@ class WriterLock:
         self._handle.close()
 
 
+def open_read_write(warehouse: Path, patience_s: float = 60.0) -> duckdb.DuckDBPyConnection:
+    """The warehouse, read-write, for a caller holding the `WriterLock`; a process that holds the
+    file without taking the lock (a dbt build started by hand) is waited for, a while."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return duckdb.connect(str(warehouse))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.25)
+
+
 @dataclass
 class LoadReport:
     """What one run of a source did."""

@@ -35,7 +35,6 @@ import datetime as dt
 import html
 import json
 import math
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -44,7 +43,7 @@ from typing import Any, Sequence
 import duckdb
 import yaml
 
-from ingestion.warehouse import WriterLock
+from ingestion.warehouse import WriterLock, open_read_write
 
 DBT_PROJECT_FILE = Path(__file__).resolve().parents[1] / "dbt_project" / "dbt_project.yml"
 REPORT_FILE = "reconciliation_report.html"
@@ -584,7 +583,7 @@ def write_report(warehouse: Path, out_dir: Path, *, generated_at: dt.datetime | 
     """
     generated_at = _utc(generated_at or dt.datetime.now(dt.timezone.utc))
     with WriterLock(warehouse, timeout_s=lock_timeout_s):
-        con = _open(warehouse)
+        con = open_read_write(warehouse)
         try:
             report = build_report(con, generated_at=generated_at, top_n=top_n)
             record_run(con, report)
@@ -604,18 +603,6 @@ def write_report(warehouse: Path, out_dir: Path, *, generated_at: dt.datetime | 
         amount_at_risk=float(report.amount_at_risk), reporting_currency=report.reporting_currency,
         by_type={g.key: {"count": g.count, "amount_at_risk": float(g.amount_at_risk)} for g in report.by_type},
         markdown=markdown_summary(report), report=report)
-
-
-def _open(warehouse: Path, patience_s: float = 60.0) -> duckdb.DuckDBPyConnection:
-    """Open the file read-write; a process holding it without the lock is waited for a while."""
-    deadline = time.monotonic() + patience_s
-    while True:
-        try:
-            return duckdb.connect(str(warehouse))
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(0.25)
 
 
 # --- formatting ---------------------------------------------------------------------------------

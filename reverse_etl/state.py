@@ -34,7 +34,7 @@ from typing import Any, Iterable, Iterator
 
 import duckdb
 
-from ingestion.warehouse import WriterLock
+from ingestion.warehouse import WriterLock, open_read_write
 from reverse_etl.errors import ReverseEtlError
 
 SCHEMA = "reverse_etl"
@@ -113,7 +113,7 @@ def now() -> dt.datetime:
 def connect(warehouse: Path, *, lock_timeout_s: float = 3600.0) -> Iterator[duckdb.DuckDBPyConnection]:
     """The warehouse, read-write, under the writers' lock, with the state schema in place; closed on exit."""
     with WriterLock(warehouse, timeout_s=lock_timeout_s):
-        con = _open(warehouse)
+        con = open_read_write(warehouse)
         try:
             for statement in DDL:
                 con.execute(statement)
@@ -147,7 +147,7 @@ class Session:
             lock = WriterLock(self.warehouse, timeout_s=self.lock_timeout_s)
             lock.__enter__()
             try:
-                self._con = _open(self.warehouse)
+                self._con = open_read_write(self.warehouse)
             except BaseException:
                 lock.__exit__()
                 raise
@@ -165,18 +165,6 @@ class Session:
         if self._lock is not None:
             self._lock.__exit__()
             self._lock = None
-
-
-def _open(warehouse: Path, patience_s: float = 60.0) -> duckdb.DuckDBPyConnection:
-    """Open the file; another process that holds it without the lock (dbt) is waited for."""
-    deadline = time.monotonic() + patience_s
-    while True:
-        try:
-            return duckdb.connect(str(warehouse))
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(0.25)
 
 
 @contextmanager
