@@ -3,8 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 SCALE  ?= small
+PORT   ?= 3000
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo ui test test-slow bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,10 @@ install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/concord demo
+
+# the Dagster UI over the demo's firm (served while it runs) and its runs: http://127.0.0.1:$(PORT)
+ui: install
+	$(BIN)/concord ui --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest -q

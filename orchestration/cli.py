@@ -53,3 +53,15 @@ def demo(data_dir: str) -> None:
     from orchestration.demo import run
 
     run(data_dir)
+
+
+@main.command()
+@click.option("--data-dir", default="data/demo", show_default=True,
+              help="The firm to serve: the demo's (generated here if missing).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where the UI listens.")
+@click.option("--port", default=3000, show_default=True, type=int, help="The UI's port.")
+def ui(data_dir: str, host: str, port: int) -> None:
+    """The Dagster UI (`dagster dev`) over the demo's firm and runs, with its sandbox served; Ctrl-C stops both."""
+    from orchestration.ui import run
+
+    run(data_dir, host, port)
