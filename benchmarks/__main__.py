@@ -6,11 +6,11 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from benchmarks import dbt_bench, ingestion_bench, reverse_etl_bench, sandbox_bench
+from benchmarks import dbt_bench, ingestion_bench, orchestration_bench, reverse_etl_bench, sandbox_bench
 from benchmarks.harness import Report
 
 SCALES = ("small", "medium", "large")
-BENCHMARKS = ("sandbox", "ingest", "dbt", "reverse_etl")
+BENCHMARKS = ("sandbox", "ingest", "dbt", "reverse_etl", "orchestration")
 
 
 def _choices(parser: argparse.ArgumentParser, raw: str, known: tuple[str, ...], what: str) -> list[str]:
@@ -26,12 +26,13 @@ def main() -> None:
     parser.add_argument("--scale", default="small",
                         help="comma-separated scales to generate and measure (small, medium, large); "
                              "ingestion and dbt are measured on medium when it is among them, reverse ETL "
-                             "on small and medium")
+                             "on small and medium; orchestration always on the demo's small firm")
     parser.add_argument("--only", default=",".join(BENCHMARKS),
                         help=f"comma-separated benchmarks to run (default all: {','.join(BENCHMARKS)}); "
                              "without sandbox the firms are generated but not measured")
     parser.add_argument("--repeats", type=int, default=3,
-                        help="runs per ingestion figure and per reverse-ETL push (median reported)")
+                        help="runs per ingestion figure, per reverse-ETL push and per orchestration "
+                             "variant (median reported)")
     args = parser.parse_args()
     scales = _choices(parser, args.scale, SCALES, "scale(s)")
     only = _choices(parser, args.only, BENCHMARKS, "benchmark(s)")
@@ -55,6 +56,8 @@ def main() -> None:
                       f"neither is in --scale {args.scale}")
             for scale in retl_scales:
                 reverse_etl_bench.run(report, data_dirs[scale], scale, repeats=args.repeats)
+        if "orchestration" in only:
+            orchestration_bench.run(report, Path(tmp), repeats=args.repeats)
     if report.rows:
         report.print()
         print(f"\nfigures written to {report.write()}")

@@ -225,36 +225,36 @@ def run(report: Report, workdir: Path, repeats: int = 3) -> dict[str, list[dict[
             shutil.rmtree(root, ignore_errors=True)
 
     name = f"orchestration ({SCALE}, demo pipeline)"
-    dagster, ephemeral, direct = samples["dagster"], samples["ephemeral"], samples["direct"]
-    note = f"median of {repeats}" if repeats > 1 else "one run: noisy, repeat before comparing"
+    note = f"median of {repeats}" if repeats > 1 else "one run each: noisy, repeat before comparing"
     for run_name in RUNS:
-        wall = _median(dagster, run_name, "wall_s")
-        work = _median(dagster, run_name, "work_s")
-        overheads = [s[run_name]["wall_s"] - s[run_name]["work_s"] for s in dagster]
-        overhead = statistics.median(overheads)
-        report.add(name, f"{run_name} run through Dagster (as the demo: persistent instance)", wall, "s", note=note,
-                   samples=[s[run_name]["wall_s"] for s in dagster])
-        report.add(name, f"{run_name}: work inside asset and check bodies", work, "s")
-        report.add(name, f"{run_name}: Dagster overhead (wall - work)", overhead, "s")
-        report.add(name, f"{run_name}: overhead share", statistics.median(
-            [o / s[run_name]["wall_s"] for o, s in zip(overheads, dagster)]), "ratio")
-        eph_overheads = [s[run_name]["wall_s"] - s[run_name]["work_s"] for s in ephemeral]
-        report.add(name, f"{run_name} run through Dagster, ephemeral instance", _median(ephemeral, run_name, "wall_s"),
-                   "s", samples=[s[run_name]["wall_s"] for s in ephemeral])
-        report.add(name, f"{run_name}: ephemeral overhead share", statistics.median(
-            [o / s[run_name]["wall_s"] for o, s in zip(eph_overheads, ephemeral)]), "ratio")
-        report.add(name, f"{run_name} run direct (no Dagster)", _median(direct, run_name, "wall_s"), "s",
-                   samples=[s[run_name]["wall_s"] for s in direct],
-                   parts={part: _median(direct, run_name, "parts", part) for part in direct[0][run_name]["parts"]})
-        comparable = [s[run_name]["wall_s"] - s[run_name]["data_check_work_s"] for s in dagster]
-        direct_walls = [s[run_name]["wall_s"] for s in direct]
-        report.add(name, f"{run_name}: overhead vs direct (data checks' work excluded)",
-                   statistics.median(comparable) - statistics.median(direct_walls), "s",
-                   note="Dagster wall without the data checks' bodies, minus the direct path")
-        report.add(name, f"{run_name}: overhead vs direct, share",
-                   1 - statistics.median(direct_walls) / statistics.median(comparable), "ratio")
-    report.add(name, "dbt invocations per run", max(s[r]["dbt_invocations"] for s in dagster + ephemeral for r in RUNS),
-               f"(executor: {dagster[0]['first']['executor']})", note="must be 1")
-    report.add(name, "Dagster events per run", int(_median(dagster, "first", "events")), "events")
-    report.add(name, "definitions load (once per process)", _median(dagster, "definitions_load_s"), "s")
+        walls = {variant: [sample[run_name]["wall_s"] for sample in samples[variant]] for variant in VARIANTS}
+        wall = {variant: statistics.median(values) for variant, values in walls.items()}
+        for variant, label in (("dagster", "Dagster as the demo runs it (persistent instance)"),
+                               ("ephemeral", "Dagster, ephemeral instance")):
+            runs = [sample[run_name] for sample in samples[variant]]
+            overhead = statistics.median([r["wall_s"] - r["work_s"] for r in runs])
+            share = statistics.median([(r["wall_s"] - r["work_s"]) / r["wall_s"] for r in runs])
+            comparable = statistics.median([r["wall_s"] - r["data_check_work_s"] for r in runs])
+            report.add(name, f"{run_name} run, {label}", wall[variant], "s", note=note, samples=walls[variant],
+                       steps={step: statistics.median([r["steps"].get(step, 0.0) for r in runs])
+                              for step in runs[0]["steps"]})
+            report.add(name, f"{run_name}, {variant}: work inside asset and check bodies",
+                       statistics.median([r["work_s"] for r in runs]), "s")
+            report.add(name, f"{run_name}, {variant}: overhead (wall - work)", overhead, "s")
+            report.add(name, f"{run_name}, {variant}: overhead share of the run", share, "ratio")
+            report.add(name, f"{run_name}, {variant}: overhead vs direct", comparable - wall["direct"], "s",
+                       note="Dagster wall without the data checks' bodies (no direct counterpart), minus direct")
+            report.add(name, f"{run_name}, {variant}: overhead vs direct, share", 1 - wall["direct"] / comparable,
+                       "ratio")
+        report.add(name, f"{run_name} run, direct (no Dagster)", wall["direct"], "s", samples=walls["direct"],
+                   parts={part: _median(samples["direct"], run_name, "parts", part)
+                          for part in samples["direct"][0][run_name]["parts"]})
+        report.add(name, f"{run_name}: persisting the run history (persistent - ephemeral)",
+                   wall["dagster"] - wall["ephemeral"], "s")
+    dagster = samples["dagster"] + samples["ephemeral"]
+    executor = dagster[0]["first"]["executor"]
+    report.add(name, "dbt invocations per run", max(s[r]["dbt_invocations"] for s in dagster for r in RUNS),
+               f"(executor: {'in_process' if 'in_process' in executor else executor})", note="must be 1")
+    report.add(name, "Dagster events per run", int(_median(samples["dagster"], "first", "events")), "events")
+    report.add(name, "definitions load (once per process)", _median(samples["dagster"], "definitions_load_s"), "s")
     return samples
