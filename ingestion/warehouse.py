@@ -54,19 +54,18 @@ def make_pipeline(system: str, warehouse: Path | None = None) -> dlt.Pipeline:
     )
 
 
-class WriterLock:
-    """An exclusive lock on the warehouse file, held for the whole of a load.
+class FileLock:
+    """An exclusive lock on a file beside the warehouse, waited for up to `timeout_s`; the OS
+    releases it if the holder dies, so a killed process never blocks the next."""
 
-    DuckDB admits one writing process; two loads started by a schedule and an operator at
-    once would otherwise fail half-way. The lock is released by the OS if the process dies.
-    """
+    holder = "another process"
 
-    def __init__(self, warehouse: Path, timeout_s: float = 3600.0):
-        self.path = warehouse.with_name(warehouse.name + ".lock")
+    def __init__(self, path: Path, timeout_s: float):
+        self.path = path
         self.timeout_s = timeout_s
         self._handle: Any = None
 
-    def __enter__(self) -> WriterLock:
+    def __enter__(self) -> FileLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = open(self.path, "a+")  # noqa: SIM115 - held until __exit__
         deadline = time.monotonic() + self.timeout_s
@@ -77,16 +76,32 @@ class WriterLock:
                 return self
             except BlockingIOError:
                 if not waited:
-                    logger.info("waiting for another writer to release %s", self.path)
+                    logger.info("waiting for %s to release %s", self.holder, self.path)
                     waited = True
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"another process has held the warehouse lock {self.path} "
-                                       f"for over {self.timeout_s:.0f} s") from None
+                    self._handle.close()
+                    raise self.timed_out() from None
                 time.sleep(0.2)
+
+    def timed_out(self) -> Exception:
+        return TimeoutError(f"{self.holder} has held {self.path} for over {self.timeout_s:.0f} s")
 
     def __exit__(self, *exc: object) -> None:
         fcntl.flock(self._handle, fcntl.LOCK_UN)
         self._handle.close()
+
+
+class WriterLock(FileLock):
+    """An exclusive lock on the warehouse file, held for the whole of a load.
+
+    DuckDB admits one writing process; two loads started by a schedule and an operator at
+    once would otherwise fail half-way.
+    """
+
+    holder = "another writer"
+
+    def __init__(self, warehouse: Path, timeout_s: float = 3600.0):
+        super().__init__(warehouse.with_name(warehouse.name + ".lock"), timeout_s)
 
 
 def open_read_write(warehouse: Path, patience_s: float = 60.0) -> duckdb.DuckDBPyConnection:

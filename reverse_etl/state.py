@@ -24,7 +24,6 @@ which is then split), `deferred` (the daily limit), `failed` (retries ran out).
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 import time
 from contextlib import contextmanager
@@ -34,7 +33,7 @@ from typing import Any, Iterable, Iterator
 
 import duckdb
 
-from ingestion.warehouse import WriterLock, open_read_write
+from ingestion.warehouse import FileLock, WriterLock, open_read_write
 from reverse_etl.errors import ReverseEtlError
 
 SCHEMA = "reverse_etl"
@@ -182,32 +181,16 @@ class PushInProgress(ReverseEtlError):
     """Another push holds the push lock longer than `lock_timeout_s`."""
 
 
-class PushLock:
-    """One push at a time per warehouse (the CRM budget and the state are shared); released
-    by the OS if the process dies, so a killed push never blocks the next."""
+class PushLock(FileLock):
+    """One push at a time per warehouse: the CRM budget and the state are shared."""
+
+    holder = "another reverse-ETL push"
 
     def __init__(self, warehouse: Path, timeout_s: float):
-        self.path = warehouse.with_name(warehouse.name + ".reverse_etl.lock")
-        self.timeout_s = timeout_s
-        self._handle: Any = None
+        super().__init__(warehouse.with_name(warehouse.name + ".reverse_etl.lock"), timeout_s)
 
-    def __enter__(self) -> PushLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.path, "a+")  # noqa: SIM115 - held until __exit__
-        deadline = time.monotonic() + self.timeout_s
-        while True:
-            try:
-                fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    self._handle.close()
-                    raise PushInProgress(f"another reverse-ETL push holds {self.path}") from None
-                time.sleep(0.2)
-
-    def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self._handle, fcntl.LOCK_UN)
-        self._handle.close()
+    def timed_out(self) -> Exception:
+        return PushInProgress(f"another reverse-ETL push holds {self.path}")
 
 
 # --- reads ------------------------------------------------------------------------------------
