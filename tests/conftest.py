@@ -46,11 +46,17 @@ def serve():
 
 
 @pytest.fixture(scope="session")
-def built_firm(tmp_path_factory) -> Iterator:
-    """The small firm, loaded and `dbt build`-ed once per session and served while it lasts: the
-    starting point of reverse-ETL and orchestration tests, which copy it before changing anything."""
+def loaded_warehouse(tmp_path_factory) -> Iterator:
+    """The small firm (seed 9), served, and loaded once per session by the real sources; the
+    tests that change it work on copies (`tests.dbt.conftest.served_copy`, `copy_of`)."""
     from tests.dbt.conftest import build_warehouse
 
-    for warehouse in build_warehouse(tmp_path_factory.mktemp("built_firm")):
-        warehouse.dbt("build")
-        yield warehouse
+    yield from build_warehouse(tmp_path_factory.mktemp("firm"))
+
+
+@pytest.fixture(scope="session")
+def built_firm(loaded_warehouse):
+    """The session's firm after a full `dbt build` (seeds, models, snapshots, tests): the
+    starting point of the dbt, reverse-ETL and orchestration tests."""
+    loaded_warehouse.dbt("build")
+    return loaded_warehouse

@@ -8,12 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import sqlite3
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import duckdb
-import pytest
 import requests
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
@@ -114,20 +115,28 @@ def build_warehouse(root: Path, *, scale: str = "small", seed: int = 9, as_of: s
         yield warehouse
 
 
-@pytest.fixture(scope="session")
-def loaded_warehouse(tmp_path_factory) -> Iterator[Warehouse]:
-    """The small firm loaded once per session, not yet transformed (tests copy it to change it)."""
-    yield from build_warehouse(tmp_path_factory.mktemp("dbt"))
-
-
-@pytest.fixture(scope="session")
-def built_warehouse(loaded_warehouse: Warehouse) -> Warehouse:
-    """The small firm after a full `dbt build` (seeds, models, snapshots, tests)."""
-    loaded_warehouse.dbt("build")
-    return loaded_warehouse
-
-
 def copy_of(warehouse: Warehouse, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy(warehouse.path, target / "warehouse.duckdb")
     return target / "warehouse.duckdb"
+
+
+@contextmanager
+def served_copy(firm: Warehouse, root: Path) -> Iterator[Warehouse]:
+    """A copy of a firm (sandbox state, warehouse, dlt state) under `root`, served by its own
+    sandbox server: a test that writes to the sandbox or the warehouse starts from the built
+    firm without loading and building one of its own."""
+    data_dir = root / "sandbox"
+    data_dir.mkdir(parents=True)
+    for source in firm.data_dir.iterdir():
+        if source.suffix == ".sqlite":  # served while we copy: through SQLite's backup API
+            with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(data_dir / source.name)) as dst:
+                src.backup(dst)
+        elif source.is_file() and not source.name.endswith(("-wal", "-shm", "-journal")):
+            shutil.copy(source, data_dir / source.name)
+    path = copy_of(firm, root)
+    dlt_dir = firm.path.parent / f"{firm.path.stem}.dlt"
+    if dlt_dir.exists():
+        shutil.copytree(dlt_dir, root / f"{path.stem}.dlt")
+    with RunningServer(data_dir) as server:
+        yield Warehouse(data_dir, path, server)

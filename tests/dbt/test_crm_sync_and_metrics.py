@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from sandbox.lifecycle import advance
-from tests.dbt.conftest import Warehouse, build_warehouse
+from tests.dbt.conftest import Warehouse, served_copy
 
 # DESIGN.md, "The CRM contract": property -> (HubSpot type, field type).
 COMPANY_PROPERTIES: dict[str, tuple[str, str]] = {
@@ -125,8 +125,8 @@ def snapshot_versions(warehouse: Warehouse, snapshot: str, key: str) -> dict[str
 # --- the sync models against the CRM contract ---------------------------------------------------
 
 
-def test_sync_models_carry_exactly_the_crm_contract(built_warehouse: Warehouse) -> None:
-    w = built_warehouse
+def test_sync_models_carry_exactly_the_crm_contract(built_firm: Warehouse) -> None:
+    w = built_firm
     assert columns(w, "crm_sync", "sync_hubspot__companies") == ["hubspot_company_id", *COMPANY_PROPERTIES]
     assert columns(w, "crm_sync", "sync_hubspot__deals") == ["hubspot_deal_id", *DEAL_PROPERTIES]
 
@@ -163,10 +163,10 @@ def test_sync_models_carry_exactly_the_crm_contract(built_warehouse: Warehouse) 
     assert contracted > 0
 
 
-def test_company_figures_are_the_customers_open_receivables(built_warehouse: Warehouse) -> None:
+def test_company_figures_are_the_customers_open_receivables(built_firm: Warehouse) -> None:
     """Where a client is billed only in its billing currency, ar_balance and ar_overdue_amount are
     the sums of its open receivables, the very rows the AR metrics age."""
-    rows = built_warehouse.query("""
+    rows = built_firm.query("""
         with records as (
             select record_id, customer_id from intermediate.int_customer_records where system = 'hubspot'
         ),
@@ -195,14 +195,14 @@ def test_company_figures_are_the_customers_open_receivables(built_warehouse: War
 
 
 @pytest.fixture(scope="module")
-def crm_firm(tmp_path_factory) -> Iterator[Warehouse]:
-    """A firm of its own: these tests write to its CRM and move its clock."""
-    yield from build_warehouse(tmp_path_factory.mktemp("crm_sync"))
+def crm_firm(built_firm: Warehouse, tmp_path_factory) -> Iterator[Warehouse]:
+    """A copy of the built firm: these tests write to its CRM and move its clock."""
+    with served_copy(built_firm, tmp_path_factory.mktemp("crm_sync")) as warehouse:
+        yield warehouse
 
 
 def test_stale_lists_exactly_the_companies_the_crm_disagrees_with(crm_firm: Warehouse) -> None:
     w = crm_firm
-    w.dbt("build")
 
     # before any push HubSpot holds none of the properties: every synced company is stale
     synced = synced_companies(w)
@@ -221,7 +221,7 @@ def test_stale_lists_exactly_the_companies_the_crm_disagrees_with(crm_firm: Ware
     pushed = sync_values(w)
     hubspot.update_companies(pushed)
     w.ingest()
-    w.build_models()  # the first build ran the tests
+    w.build_models()  # the session's build ran the tests
     assert stale_companies(w) == {}
 
     # change one value in the CRM: exactly that company is stale, on exactly that property
@@ -229,13 +229,13 @@ def test_stale_lists_exactly_the_companies_the_crm_disagrees_with(crm_firm: Ware
     wrong = str(Decimal(pushed[target]["ar_balance"]) + Decimal("100.00"))
     hubspot.update_companies({target: {"ar_balance": wrong}})
     w.ingest()
-    w.build_models()  # the first build ran the tests
+    w.build_models()  # the session's build ran the tests
     assert stale_companies(w) == {target: {"ar_balance": (wrong, pushed[target]["ar_balance"])}}
 
     # within the amount tolerance is no difference
     hubspot.update_companies({target: {"ar_balance": str(Decimal(pushed[target]["ar_balance"]) + Decimal("0.01"))}})
     w.ingest()
-    w.build_models()  # the first build ran the tests
+    w.build_models()  # the session's build ran the tests
     assert stale_companies(w) == {}
 
 
@@ -290,8 +290,8 @@ def test_snapshots_record_what_changed_after_a_simulated_week(crm_firm: Warehous
 # --- metrics --------------------------------------------------------------------------------------
 
 
-def test_metrics_have_sane_values(built_warehouse: Warehouse) -> None:
-    w = built_warehouse
+def test_metrics_have_sane_values(built_firm: Warehouse) -> None:
+    w = built_firm
 
     # latencies are never negative, and there are some to judge
     for table, column in (("project_activations", "activation_days"), ("project_activations", "awaiting_days"),

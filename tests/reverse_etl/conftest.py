@@ -1,11 +1,10 @@
-"""Per-test copies of the session's built small firm (`built_firm`, tests/conftest.py) (sandbox state, warehouse, dlt state) served by
-their own sandbox server, so each test pushes to a CRM nothing has written to yet."""
+"""Per-test copies of the session's built small firm (`built_firm`, tests/conftest.py): sandbox
+state, warehouse and dlt state, served by their own sandbox server, so each test pushes to a CRM
+nothing has written to yet."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -18,9 +17,7 @@ import requests
 
 from reverse_etl.contract import OBJECTS, to_property_value
 from reverse_etl.settings import Settings
-from sandbox import store
-from sandbox.server.app import RunningServer
-from tests.dbt.conftest import Warehouse
+from tests.dbt.conftest import Warehouse, served_copy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -128,22 +125,8 @@ class Firm:
                                          "AND (? IS NULL OR status = ?)", run_id, status, status)}
 
 
-def _copy_sqlite(source: Path, target: Path) -> None:
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)
-
-
 @pytest.fixture
 def firm(built_firm: Warehouse, tmp_path: Path) -> Iterator[Firm]:
     """A copy of the built firm, served by its own sandbox server."""
-    data_dir = tmp_path / "sandbox"
-    data_dir.mkdir()
-    for name in (store.STATE_FILE, store.ERP_FILE):
-        _copy_sqlite(built_firm.data_dir / name, data_dir / name)
-    path = tmp_path / "warehouse.duckdb"
-    shutil.copy(built_firm.path, path)
-    dlt_dir = built_firm.path.parent / f"{built_firm.path.stem}.dlt"
-    if dlt_dir.exists():
-        shutil.copytree(dlt_dir, tmp_path / f"{path.stem}.dlt")
-    with RunningServer(data_dir) as server:
-        yield Firm(Warehouse(data_dir, path, server))
+    with served_copy(built_firm, tmp_path) as warehouse:
+        yield Firm(warehouse)
