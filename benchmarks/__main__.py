@@ -57,7 +57,8 @@ def main() -> None:
             for scale in retl_scales:
                 reverse_etl_bench.run(report, data_dirs[scale], scale, repeats=args.repeats)
         if "orchestration" in only:
-            orchestration_bench.run(report, Path(tmp), repeats=args.repeats)
+            for scale in [s for s in scales if s in orchestration_bench.SCALES]:
+                orchestration_bench.run(report, Path(tmp), scale, repeats=args.repeats)
     if report.rows:
         report.print()
         print(f"\nfigures written to {report.write()}")
