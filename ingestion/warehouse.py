@@ -4,10 +4,14 @@ interrupted loads finished before new ones start.
 `CONCORD_WAREHOUSE` names the DuckDB file that dlt, dbt and reverse ETL all use (default
 `data/warehouse.duckdb`). Each system lands in its own dataset, `raw_<system>`, through its own
 dlt pipeline `concord_<system>`, whose working state lives beside the warehouse file.
+
+Every successful run is also recorded in `ingestion.source_syncs`, because dlt writes no load
+(`_dlt_loads`) when a source had nothing new: a quiet source is still a current one.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import logging
 import os
@@ -27,6 +31,7 @@ from ingestion.http import SourceError
 from ingestion.quarantine import QUARANTINE_TABLE
 
 WAREHOUSE_ENV = "CONCORD_WAREHOUSE"
+SYNCS_TABLE = "ingestion.source_syncs"
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 SYSTEMS = ("hubspot", "stripe", "harvest", "erp")
 
@@ -196,6 +201,7 @@ def _run(source: DltSource, system: str, warehouse: Path) -> LoadReport:
         report.load_ids += list(info.loads_ids)
         if report.quarantined:
             report.quarantined_by_table = _quarantined_by_table(warehouse, system, report.load_ids)
+        _record_sync(warehouse, report)
     report.seconds = time.perf_counter() - started
     logger.info("%s: loaded %s in %.1f s (%d quarantined)", system, report.row_counts, report.seconds,
                 report.quarantined)
@@ -210,6 +216,33 @@ def _crash_point(step: str) -> None:
     (`CONCORD_CRASH_AFTER=extract` or `normalize`), exactly as a kill -9 would."""
     if os.environ.get(CRASH_ENV) == step:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _record_sync(warehouse: Path, report: LoadReport) -> None:
+    rows = sum(report.row_counts.values()) + sum(report.resumed_row_counts.values())
+    with open_read_write(warehouse) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS ingestion")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {SYNCS_TABLE} (system VARCHAR NOT NULL, synced_at TIMESTAMPTZ "
+                    "NOT NULL, rows_landed BIGINT NOT NULL, load_ids VARCHAR[] NOT NULL)")
+        con.execute(f"INSERT INTO {SYNCS_TABLE} VALUES (?, ?, ?, ?)",
+                    [report.system, dt.datetime.now(dt.timezone.utc), rows, report.load_ids])
+
+
+def last_synced(con: duckdb.DuckDBPyConnection, system: str) -> dt.datetime | None:
+    """When `system` was last synced successfully (UTC): its newest successful dlt load, or a later
+    run that found nothing new; None if never."""
+    moments = []
+    if _has_table(con, f"raw_{system}", "_dlt_loads"):
+        moments += con.execute(f"SELECT max(inserted_at) FROM raw_{system}._dlt_loads WHERE status = 0").fetchone()
+    if _has_table(con, *SYNCS_TABLE.split(".")):
+        moments += con.execute(f"SELECT max(synced_at) FROM {SYNCS_TABLE} WHERE system = ?", [system]).fetchone()
+    return max((m.replace(tzinfo=dt.timezone.utc) if m.tzinfo is None else m.astimezone(dt.timezone.utc)
+                for m in moments if m is not None), default=None)
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                       [schema, table]).fetchone()[0] > 0
 
 
 def _quarantined_by_table(warehouse: Path, system: str, load_ids: list[str]) -> dict[str, int]:

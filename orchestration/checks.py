@@ -27,10 +27,10 @@ or "Execute" on the asset's checks tab).
 instance and run from a sensor (or, for policies, the daemon with freshness enabled): a run on
 an ephemeral instance (`concord run` without `DAGSTER_HOME`, the tests) has no records, and a
 load through `python -m ingestion` is invisible to them. These checks take the later of two
-moments: the last successful dlt load into `raw_<system>` (`_dlt_loads`, what reverse ETL's
-freshness guard reads, whoever ran it) and the asset's last materialisation in the instance
-(a sync that found nothing new writes no dlt load but is a sync). dlt records loads per source
-run, so the load moment is one for all of a system's tables.
+moments: the system's last successful sync recorded in the warehouse, whoever ran it
+(`ingestion.warehouse.last_synced`: its newest dlt load, or a later run that found nothing new;
+what reverse ETL's freshness guard reads), and the asset's last materialisation in the
+instance. Syncs are recorded per source run, so that moment is one for all of a system's tables.
 
 **Reading.** All read the warehouse read-only, under the writers' lock (DuckDB admits no reader
 beside another process's writer), in pool `warehouse`.
@@ -50,7 +50,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import get_asset_key_for_model
 
-from ingestion.warehouse import SYSTEMS, WAREHOUSE_ENV, WriterLock, warehouse_path
+from ingestion.warehouse import SYSTEMS, WAREHOUSE_ENV, WriterLock, last_synced, warehouse_path
 from orchestration.dbt_assets import dbt_models
 from orchestration.ingestion_assets import INGESTION_ASSETS
 from orchestration.reconciliation_report import EXCEPTION_TYPES, SlaChart, project_vars, sla_charts
@@ -264,31 +264,12 @@ def _limit_metadata(value: float) -> dg.MetadataValue:
 # --- freshness --------------------------------------------------------------------------------
 
 
-def last_load(con: duckdb.DuckDBPyConnection | None, system: str) -> dt.datetime | None:
-    """When dlt last loaded `raw_<system>` successfully (UTC), or None if never."""
-    if con is None:
-        return None
-    dataset = f"raw_{system}"
-    (exists,) = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-                            "AND table_name = '_dlt_loads'", [dataset]).fetchone()
-    if not exists:
-        return None
-    (stamp,) = con.execute(f"SELECT max(inserted_at) FROM {dataset}._dlt_loads WHERE status = 0").fetchone()
-    return _aware(stamp)
-
-
-def _aware(moment: dt.datetime | None) -> dt.datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
-
-
 def _last_load_of(system: str) -> dt.datetime | None:
     path = warehouse_path()
     if not path.exists():
         return None
     with WriterLock(path), duckdb.connect(str(path), read_only=True) as con:
-        return last_load(con, system)
+        return last_synced(con, system)
 
 
 def freshness_result(check: dg.AssetCheckKey, system: str, *, target_hours: float,
@@ -298,7 +279,7 @@ def freshness_result(check: dg.AssetCheckKey, system: str, *, target_hours: floa
     variable = f"CONCORD_FRESHNESS_{system.upper()}_HOURS"
     metadata: dict[str, Any] = {"target_hours": dg.MetadataValue.float(target_hours)}
     if loaded_at is not None:
-        metadata["last_dlt_load_at"] = dg.MetadataValue.timestamp(loaded_at)
+        metadata["last_load_at"] = dg.MetadataValue.timestamp(loaded_at)
     if materialised_at is not None:
         metadata["last_materialised_at"] = dg.MetadataValue.timestamp(materialised_at)
     synced = max((m for m in (loaded_at, materialised_at) if m is not None), default=None)
@@ -311,7 +292,7 @@ def freshness_result(check: dg.AssetCheckKey, system: str, *, target_hours: floa
     age_h = max((now - synced).total_seconds() / 3600, 0.0)
     metadata.update(last_synced_at=dg.MetadataValue.timestamp(synced), hours_since_sync=dg.MetadataValue.float(
         round(age_h, 3)))
-    how = "dlt load" if synced == loaded_at else "Dagster materialisation"
+    how = "load" if synced == loaded_at else "Dagster materialisation"
     passed = age_h <= target_hours
     description = (f"raw_{system} last synced {age_h:.1f} h ago ({how}, {synced:%Y-%m-%d %H:%M} UTC), "
                    + (f"within its {target_hours:g} h target." if passed else
@@ -331,7 +312,7 @@ def freshness_check(raw: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
                     f"(thresholds.toml [freshness], CONCORD_FRESHNESS_{system.upper()}_HOURS).",
         specs=[dg.AssetCheckSpec(
             FRESHNESS_CHECK, asset=key,
-            description=f"{system} was synced within its target: the last successful dlt load into raw_{system} "
+            description=f"{system} was synced within its target: the last successful load into raw_{system} "
                         f"or the last materialisation of this table, whichever is later, is no older than "
                         f"CONCORD_FRESHNESS_{system.upper()}_HOURS (thresholds.toml [freshness]).")
             for key in keys])

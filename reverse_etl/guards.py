@@ -9,11 +9,11 @@
   everything without asking; that is the documented way to force a full resync. A record whose
   only difference is a value that moves with the calendar alone (days overdue, which ticks on
   for every overdue client every day) does not count either: that change is routine.
-- **Freshness**: billing (`raw_stripe`) or ERP (`raw_erp`) data last landed longer ago than its
-  target, or never. The figures the CRM would show are computed from them. The moment of the
-  latest successful dlt load (`_dlt_loads`, status 0) is the data's age; dlt records no load
-  when a source had nothing new, so a target shorter than the quietest stretch of a source
-  refuses needlessly (the default targets are 26 hours: a day of hourly loads, and slack).
+- **Freshness**: billing (Stripe) or ERP data last synced longer ago than its target, or never.
+  The figures the CRM would show are computed from them. The data's age is the latest successful
+  sync: a dlt load, or a later run that found nothing new, which dlt does not record but
+  `ingestion.source_syncs` does (`ingestion.warehouse.last_synced`). The default targets are 26
+  hours: a day of hourly loads, and slack.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from ingestion.warehouse import last_synced
 from reverse_etl.diff import Diff
 from reverse_etl.settings import Settings
 
-FRESHNESS_SOURCES = {"billing": "raw_stripe", "erp": "raw_erp"}
+FRESHNESS_SOURCES = {"billing": "stripe", "erp": "erp"}
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,8 @@ class GuardReport:
 
 
 def latest_loads(con: duckdb.DuckDBPyConnection) -> dict[str, dt.datetime | None]:
-    """When each guarded source last landed data: the newest successful load of its dataset."""
-    out: dict[str, dt.datetime | None] = {}
-    for name, dataset in FRESHNESS_SOURCES.items():
-        (exists,) = con.execute("SELECT count(*) FROM information_schema.tables "
-                                "WHERE table_schema = ? AND table_name = '_dlt_loads'", [dataset]).fetchone()
-        out[name] = con.execute(f"SELECT max(inserted_at) FROM {dataset}._dlt_loads WHERE status = 0"
-                                ).fetchone()[0] if exists else None
-    return out
+    """When each guarded source was last synced successfully."""
+    return {name: last_synced(con, system) for name, system in FRESHNESS_SOURCES.items()}
 
 
 def evaluate(diff: Diff, *, first_push: bool, loaded_at: dict[str, dt.datetime | None], settings: Settings,
@@ -63,12 +58,12 @@ def evaluate(diff: Diff, *, first_push: bool, loaded_at: dict[str, dt.datetime |
     for name, max_age in targets.items():
         stamp = loaded_at.get(name)
         if stamp is None:
-            refusals.append(f"{name} data ({FRESHNESS_SOURCES[name]}) was never loaded")
+            refusals.append(f"{name} data (raw_{FRESHNESS_SOURCES[name]}) was never loaded")
             continue
         if stamp.tzinfo is None:
             stamp = stamp.replace(tzinfo=dt.timezone.utc)
         age_h = (now - stamp).total_seconds() / 3600
         if age_h > max_age:
-            refusals.append(f"{name} data last landed {age_h:.1f} h ago, older than its {max_age:g} h target "
+            refusals.append(f"{name} data last synced {age_h:.1f} h ago, older than its {max_age:g} h target "
                             f"(CONCORD_REVERSE_ETL_{name.upper()}_MAX_AGE_HOURS)")
     return GuardReport(first_push=first_push, change_share=share, loaded_at=loaded_at, refusals=refusals)

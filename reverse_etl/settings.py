@@ -12,7 +12,7 @@ default an operator can override with `CONCORD_REVERSE_ETL_<NAME>`:
 | `BATCH_SIZE` | 100 | inputs per batch update (HubSpot's maximum) |
 | `MAX_CHANGE_SHARE` | 0.5 | refuse (until confirmed) when more than this share of records would change |
 | `CHANGE_GUARD_MIN_RECORDS` | 10 | ...and at least this many: one change among three records is no alarm |
-| `BILLING_MAX_AGE_HOURS` | 26 | refuse when billing (Stripe) last landed longer ago than this |
+| `BILLING_MAX_AGE_HOURS` | 26 | refuse when billing (Stripe) was last synced longer ago than this |
 | `ERP_MAX_AGE_HOURS` | 26 | the same for the ERP |
 | `DEAD_LETTER_MAX_ATTEMPTS` | 5 | runs that may see a record rejected before it is parked |
 | `MAX_RETRIES` | 5 | retries of a batch after a 5xx or a timeout |

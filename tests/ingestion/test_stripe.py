@@ -22,7 +22,7 @@ import requests
 
 from ingestion import stripe
 from ingestion.stripe.settings import TABLES
-from ingestion.warehouse import pipelines_dir, run_source
+from ingestion.warehouse import SYNCS_TABLE, last_synced, pipelines_dir, run_source
 from sandbox.lifecycle import advance
 from sandbox.server.core import FaultSettings
 
@@ -213,6 +213,13 @@ def test_second_run_without_changes_lands_nothing_with_one_request(sandbox, firm
     assert report.row_counts == {}
     assert sandbox.requests_made("stripe") == {"GET /v1/events": 1}
     assert {name: landed(sandbox.warehouse, name) for name in KINDS} == before
+    # dlt records no load for a run with nothing new; the sync is recorded all the same
+    with duckdb.connect(str(sandbox.warehouse), read_only=True) as con:
+        (last_load,) = con.execute("SELECT max(inserted_at) FROM raw_stripe._dlt_loads").fetchone()
+        syncs = con.execute(f"SELECT rows_landed, load_ids FROM {SYNCS_TABLE} WHERE system = 'stripe' "
+                            "ORDER BY synced_at").fetchall()
+        assert last_synced(con, "stripe") > last_load
+    assert len(syncs) == 2 and syncs[0][0] > 0 and syncs[1] == (0, [])
 
 
 def test_after_three_days_exactly_the_changed_objects_are_fetched_and_merged(sandbox, fresh_firm):

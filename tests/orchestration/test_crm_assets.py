@@ -169,7 +169,7 @@ def test_a_guard_refusal_fails_the_step_saying_how_to_confirm(crm: Firm, monkeyp
     refused = run("companies")
     assert not refused.success and not materialised(refused)
     message = failures(refused)["crm__companies"]
-    assert "push refused, nothing was sent: billing data last landed" in message
+    assert "push refused, nothing was sent: billing data last synced" in message
     assert "`ops: {crm__companies: {config: {confirm: true}}}`" in message
     assert "python -m reverse_etl push --object companies --confirm" in message
     failure = next(e for e in refused.all_events if e.is_step_failure).step_failure_data.user_failure_data

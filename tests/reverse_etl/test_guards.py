@@ -46,5 +46,5 @@ def test_stale_or_missing_sources_are_refused() -> None:
     diff = compute(COMPANIES, {"1": row()}, {})
     stale = {"billing": NOW - dt.timedelta(hours=30), "erp": None}
     refusals = evaluate(diff, first_push=True, loaded_at=stale, settings=settings, now=NOW).refusals
-    assert any("billing data last landed 30.0 h ago" in r for r in refusals)
+    assert any("billing data last synced 30.0 h ago" in r for r in refusals)
     assert any("erp data (raw_erp) was never loaded" in r for r in refusals)

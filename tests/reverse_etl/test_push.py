@@ -12,6 +12,7 @@ Each test gets its own copy of one built small firm and a CRM nothing has writte
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import signal
@@ -19,6 +20,7 @@ import signal
 import duckdb
 import pytest
 
+from ingestion.warehouse import SYNCS_TABLE
 from reverse_etl import ensure_properties, list_dead_letters, push, requeue
 from reverse_etl.client import HubSpotClient
 from reverse_etl.contract import COMPANIES, DEALS, OBJECTS
@@ -287,7 +289,7 @@ def test_guards_refuse_until_an_operator_confirms(firm: Firm) -> None:
     # stale billing data refuses even a first push; confirm proceeds
     stale = firm.settings(billing_max_age_hours=0)
     firm.reset_requests()
-    with pytest.raises(GuardRefused, match="billing data last landed") as refused:
+    with pytest.raises(GuardRefused, match="billing data last synced") as refused:
         push("companies", settings=stale)
     assert refused.value.result.status == "refused" and firm.hubspot_requests() == {}
     first = push("companies", settings=stale, confirm=True)
@@ -312,6 +314,20 @@ def test_guards_refuse_until_an_operator_confirms(firm: Firm) -> None:
                  "WHERE hubspot_company_id IN (SELECT hubspot_company_id FROM crm_sync.sync_hubspot__companies "
                  "ORDER BY 1 LIMIT 3)")
     assert push("companies", settings=firm.settings()).sent == 3
+
+
+def test_a_quiet_billing_source_that_was_synced_counts_as_fresh(firm: Firm) -> None:
+    """dlt writes no load when Stripe had nothing new; the sync is recorded and the guard counts it."""
+    firm.execute("UPDATE raw_stripe._dlt_loads SET inserted_at = inserted_at - INTERVAL 30 HOUR")
+    firm.execute(f"UPDATE {SYNCS_TABLE} SET synced_at = synced_at - INTERVAL 30 HOUR")
+    with pytest.raises(GuardRefused, match=r"billing data last synced 3\d\.\d h ago"):
+        push("companies", settings=firm.settings())
+
+    firm.w.ingest()  # the sandbox's clock has not moved: Stripe has nothing new
+    (newest_load,) = firm.query("SELECT max(inserted_at) FROM raw_stripe._dlt_loads")[0]
+    assert newest_load < dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=29), "Stripe loaded something"
+    result = push("companies", settings=firm.settings())
+    assert result.status == "success" and not result.confirmed_by_operator and not result.guard_refusals
 
 
 def test_secrets_never_reach_the_audit_log_or_the_warehouse(firm: Firm) -> None:
