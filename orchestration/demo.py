@@ -11,6 +11,7 @@ shows the demo's runs, materialisations and report. Each demo starts from an emp
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -129,6 +130,7 @@ class RunSummary:
 
     title: str
     seconds: float
+    started_at: dt.datetime
     rows: dict[str, int] = field(default_factory=dict)  # per system
     quarantined: int = 0
     models: int = 0
@@ -143,9 +145,9 @@ def run_pipeline(title: str) -> RunSummary:
     """Materialise every asset in-process through Dagster, as `concord run` does, a line per step."""
     from orchestration.runner import dbt_log_path, materialize, step_durations
 
-    started = time.perf_counter()
+    started_at, started = dt.datetime.now(dt.timezone.utc), time.perf_counter()
     result = materialize("*", log_level="ERROR", dbt_output=dbt_log_path())
-    summary = RunSummary(title, time.perf_counter() - started, steps=step_durations(result))
+    summary = RunSummary(title, time.perf_counter() - started, started_at, steps=step_durations(result))
     if not result.success:
         raise click.ClickException(f"{title}: the run failed; see the lines above (and `make ui` for the run's log)")
     for event in result.get_asset_materialization_events():
@@ -204,6 +206,16 @@ def exceptions_by_type(warehouse: Path) -> list[tuple[str, int, float]]:
     return [(kind, n, float(amount)) for kind, n, amount in rows]
 
 
+def stale_sent_since(warehouse: Path, since: dt.datetime) -> int:
+    """How many `crm_financial_status_stale` companies HubSpot has confirmed new values for since
+    `since`. The exception is measured before a run's push, so these clear at the next sync."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(
+            "SELECT count(DISTINCT e.source_record_id) FROM reconciliation.reconciliation_exceptions e "
+            "JOIN reverse_etl.confirmed_values c ON c.object_type = 'companies' AND c.record_id = e.source_record_id "
+            "WHERE e.exception_type = 'crm_financial_status_stale' AND c.confirmed_at >= ?", [since]).fetchone()[0]
+
+
 def _money(amount: float | str | None) -> str:
     try:
         return f"{float(amount):,.2f}"
@@ -233,6 +245,10 @@ def print_summary(data: Path, runs: list[RunSummary], stages: dict[str, float],
     if rest:
         click.echo(f"    {f'{len(rest)} more types':30} {sum(n for _, n, _ in rest):4}  "
                    f"{sum(a for _, _, a in rest):>14,.2f}")
+    sent = stale_sent_since(warehouse, runs[-1].started_at) if runs and runs[-1].sent.get("companies") else 0
+    if sent:
+        click.echo(f"    {sent} crm_financial_status_stale pushed by this run (HubSpot confirmed): "
+                   "the next sync clears them")
     failed = [name.rpartition(":")[2] for name in runs[-1].failed_checks] if runs else []
     if failed:
         shown = ", ".join(failed[:2]) + (f" and {len(failed) - 2} more" if len(failed) > 2 else "")

@@ -5,6 +5,7 @@ The demo itself (`make demo`) is the end-to-end run; these check the parts it is
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -15,7 +16,10 @@ import requests
 
 from orchestration import demo, ui
 from orchestration.runner import materialize, step_durations
+from reverse_etl import push
 from tests.ingestion.conftest import firm, sandbox  # noqa: F401 - fixtures
+from tests.reverse_etl.conftest import Firm
+from tests.reverse_etl.conftest import firm as built_copy  # noqa: F401 - fixture
 
 
 def test_a_line_per_finished_step_and_its_duration(sandbox, capsys) -> None:  # noqa: F811
@@ -75,3 +79,15 @@ def test_ui_generates_serves_and_stops(tmp_path: Path, monkeypatch: pytest.Monke
     base = env["SOURCES__HUBSPOT__BASE_URL"].rsplit("/", 1)[0]
     with pytest.raises(requests.ConnectionError):  # the sandbox stopped with the UI
         requests.get(f"{base}/_sandbox/health", timeout=2)
+
+
+def test_the_summary_counts_the_stale_companies_a_push_has_since_sent(built_copy: Firm) -> None:  # noqa: F811
+    """`crm_financial_status_stale` is measured before a run's push; the summary says which the push fixed."""
+    warehouse = built_copy.w.path
+    (stale,) = built_copy.query("SELECT count(*) FROM reconciliation.reconciliation_exceptions "
+                                "WHERE exception_type = 'crm_financial_status_stale'")[0]
+    assert stale > 0, "a firm nothing has pushed to has stale companies"
+    before = dt.datetime.now(dt.timezone.utc)
+    assert push("companies", settings=built_copy.settings()).ok
+    assert demo.stale_sent_since(warehouse, before) == stale
+    assert demo.stale_sent_since(warehouse, dt.datetime.now(dt.timezone.utc)) == 0
