@@ -264,7 +264,7 @@ def _limit_metadata(value: float) -> dg.MetadataValue:
 # --- freshness --------------------------------------------------------------------------------
 
 
-def _last_load_of(system: str) -> dt.datetime | None:
+def _last_synced_of(system: str) -> dt.datetime | None:
     path = warehouse_path()
     if not path.exists():
         return None
@@ -318,7 +318,7 @@ def freshness_check(raw: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
             for key in keys])
     def _fresh(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
         thresholds = _thresholds()
-        loaded_at = _last_load_of(system)
+        loaded_at = _last_synced_of(system)
         now = dt.datetime.now(dt.timezone.utc)
         for check in sorted(context.selected_asset_check_keys, key=lambda k: k.asset_key.to_user_string()):
             event = context.instance.get_latest_materialization_event(check.asset_key)

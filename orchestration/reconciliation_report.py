@@ -486,13 +486,10 @@ def _activation_chart(con: duckdb.DuckDBPyConnection, target: float) -> SlaChart
     waiting = con.execute(f"SELECT awaiting_days, count(*) FROM {rel} WHERE NOT is_activated "
                           "AND awaiting_days IS NOT NULL GROUP BY 1").fetchall()
     within = con.execute(f"SELECT count(*) FROM {rel} WHERE is_activated AND is_within_sla").fetchone()[0]
-    return SlaChart(
+    return _chart_of(
+        measured, waiting, target, within_target=within,
         key="activation", title="Project activation time", unit_label="deals",
-        measure="Days from a deal's close (closed-won in HubSpot) to the creation of its Harvest project.",
-        target_days=target, measured=sum(n for _, n in measured), within_target=within,
-        waiting=sum(n for _, n in waiting), waiting_past_target=sum(n for v, n in waiting if float(v) > target),
-        median_days=_quantile(measured, 0.5), p90_days=_quantile(measured, 0.9),
-        bins=_histogram(measured, waiting, target))
+        measure="Days from a deal's close (closed-won in HubSpot) to the creation of its Harvest project.")
 
 
 def _readiness_chart(con: duckdb.DuckDBPyConnection, target: float) -> SlaChart:
@@ -501,12 +498,18 @@ def _readiness_chart(con: duckdb.DuckDBPyConnection, target: float) -> SlaChart:
                            "AND readiness_latency_days IS NOT NULL GROUP BY 1").fetchall()
     waiting = con.execute(f"SELECT waiting_days, count(*) FROM {rel} WHERE NOT is_invoiced AND is_ready "
                           "AND waiting_days IS NOT NULL GROUP BY 1").fetchall()
-    return SlaChart(
+    return _chart_of(
+        measured, waiting, target, within_target=sum(n for v, n in measured if float(v) <= target),
         key="invoice-readiness", title="Invoice readiness latency", unit_label="time entries",
         measure=("Days from approved billable time being ready to invoice (its month ended and it was "
-                 "approved) to the invoice that billed it."),
-        target_days=target, measured=sum(n for _, n in measured),
-        within_target=sum(n for v, n in measured if float(v) <= target),
+                 "approved) to the invoice that billed it."))
+
+
+def _chart_of(measured: Sequence[tuple[float, int]], waiting: Sequence[tuple[float, int]], target: float, *,
+             within_target: int, **labels: str) -> SlaChart:
+    """An SLA's chart from (days, count) pairs of the items measured and the items still waiting."""
+    return SlaChart(
+        **labels, target_days=target, measured=sum(n for _, n in measured), within_target=within_target,
         waiting=sum(n for _, n in waiting), waiting_past_target=sum(n for v, n in waiting if float(v) > target),
         median_days=_quantile(measured, 0.5), p90_days=_quantile(measured, 0.9),
         bins=_histogram(measured, waiting, target))
