@@ -8,22 +8,25 @@ from pathlib import Path
 
 import click
 
-from sandbox.world.config import DEFAULT_AS_OF, FAULT_TYPES, SCALES
+from sandbox.world.config import DEFAULT_AS_OF, FAULT_TYPES, NOISE_KINDS, SCALES
 
 
-def _rates(overall: float | None, per_type: tuple[str, ...]) -> dict[str, float]:
-    from sandbox.world.config import fault_rates
+def _rates(overall: float | None, per_type: tuple[str, ...], option: str = "--fault-rate-for") -> dict[str, float]:
+    from sandbox.world.config import fault_rates, noise_rates
 
     overrides = {}
     for item in per_type:
         name, sep, value = item.partition("=")
         if not sep:
-            raise click.BadParameter(f"expected TYPE=RATE, got {item!r}", param_hint="--fault-rate-for")
-        overrides[name.strip()] = float(value)
+            raise click.BadParameter(f"expected KIND=RATE, got {item!r}", param_hint=option)
+        try:
+            overrides[name.strip()] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a number", param_hint=option) from None
     try:
-        return fault_rates(overall, **overrides)
+        return (fault_rates if option == "--fault-rate-for" else noise_rates)(overall, **overrides)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 @click.group()
@@ -44,13 +47,19 @@ def sandbox() -> None:
               help="Mean probability of an injected fault per eligible record (default: per-type defaults).")
 @click.option("--fault-rate-for", multiple=True, metavar="TYPE=RATE",
               help=f"Rate of one fault type; repeatable. Types: {', '.join(FAULT_TYPES)}.")
+@click.option("--noise-rate", type=float, default=None,
+              help="Rate of every kind of messy-but-valid data (default: per-kind defaults; 0 = a clean firm).")
+@click.option("--noise-rate-for", multiple=True, metavar="KIND=RATE",
+              help=f"Rate of one kind of messy-but-valid data; repeatable. Kinds: {', '.join(NOISE_KINDS)}.")
 def generate(data_dir: Path, scale: str, seed: int, as_of: str, erp_url: str | None,
-             fault_rate: float | None, fault_rate_for: tuple[str, ...]) -> None:
+             fault_rate: float | None, fault_rate_for: tuple[str, ...], noise_rate: float | None,
+             noise_rate_for: tuple[str, ...]) -> None:
     """Generate a firm's history and its systems' state into DATA_DIR."""
     from sandbox.lifecycle import generate as run
 
     summary = run(data_dir, scale=scale, seed=seed, as_of=as_of, erp_url=erp_url,
-                  fault_rates=_rates(fault_rate, fault_rate_for))
+                  fault_rates=_rates(fault_rate, fault_rate_for),
+                  noise_rates=_rates(noise_rate, noise_rate_for, "--noise-rate-for"))
     _report(summary, f"Generated the {scale} firm (seed {seed})")
 
 
@@ -112,3 +121,5 @@ def _report(summary, headline: str) -> None:
     for system, counts in summary.counts.items():
         click.echo(f"  {system:8} " + ", ".join(f"{name} {count:,}" for name, count in counts.items()))
     click.echo(f"  ground truth: {summary.faults} injected faults in {summary.data_dir / 'ground_truth.jsonl'}")
+    if summary.noise:
+        click.echo("  messy but valid: " + ", ".join(f"{name} {count:,}" for name, count in summary.noise.items()))

@@ -7,7 +7,11 @@ the inconsistency became detectable (`detectable_at`, after the firm's own SLA),
 
 One fault, one entry: checks that follow from a more fundamental fault (an ERP invoice cannot
 exist for a customer the ERP lacks) are not listed separately; the fundamental entry names the
-records it covers.
+records it covers. Every fault entry has `"kind": "fault"`.
+
+Messy but valid records are listed too, so a test can prove none of them is reported: entries
+with `"kind": "valid"`, each with the `noise` kind it belongs to, the `customer`, the `records`
+it names and `why` they are no fault.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any, Iterator
 import numpy as np
 import orjson
 
+from sandbox.world import tax
 from sandbox.world.config import (
     ACTIVATION_SLA_DAYS, CURRENCIES, DAY, ERP_POSTING_SLA_DAYS, ERP_SETUP_SLA_DAYS, NEVER,
 )
@@ -55,7 +60,9 @@ class GroundTruth:
     def entries(self) -> list[dict[str, Any]]:
         found = [*self._clients(), *self._engagements(), *self._unbilled(), *self._invoices(), *self._orphans()]
         found.sort(key=lambda e: (e["detectable_at"], e["exception_type"], e["fault_id"]))
-        return found
+        valid = list(self._taxed())
+        valid.sort(key=lambda e: e["valid_id"])
+        return found + valid
 
     # -- helpers -------------------------------------------------------------------------
     def customer(self, client: int) -> dict[str, Any]:
@@ -71,6 +78,7 @@ class GroundTruth:
     def entry(self, fault_id: str, exception_type: str, detectable_at: int, client: int | None,
               records: list[dict[str, Any]], amount: float, currency: int, **details: Any) -> dict[str, Any]:
         return {
+            "kind": "fault",
             "fault_id": fault_id,
             "exception_type": exception_type,
             "detectable_at": _iso(detectable_at),
@@ -204,7 +212,7 @@ class GroundTruth:
             fault = int(inv["fault"][i])
             stripe_invoice = record("stripe", "invoice", d.stripe_invoice_id[i], number=d.invoice_number[i])
             erp_move = record("erp", "account_move", i + 1, name=d.erp_move_name[i])
-            amount = int(inv["amount"][i])
+            amount = int(inv["total"][i])
             currency = inv["currency"][i]
             if fault == IF_MISSING_IN_ERP:
                 since = int(inv["finalized_at"][i]) + ERP_POSTING_SLA_DAYS * DAY
@@ -254,13 +262,65 @@ class GroundTruth:
                 records = [record("stripe", "customer", d.orphan_stripe_customer_id[k])]
                 records += [record("stripe", "invoice", d.stripe_invoice_id[i], number=d.invoice_number[i])
                             for i in inv.tolist()]
-                amount = _money(w.invoices["amount"][inv].sum())
+                amount = _money(w.invoices["total"][inv].sum())
             else:
                 records = [record("harvest", "client", HV_ORPHAN_CLIENT_BASE + k),
                            record("harvest", "project", HV_ORPHAN_PROJECT_BASE + k)]
                 amount = 0.0
             yield self.entry(f"unmatched_record:{k}", "unmatched_record", since, None, records, amount,
                              orphans["currency"][k], name=f"{orphans['first_name'][k]} {orphans['last_name'][k]}")
+
+    # -- messy but valid ------------------------------------------------------------------------------
+    def valid(self, valid_id: str, noise: str, client: int | None, records: list[dict[str, Any]],
+              why: str, **details: Any) -> dict[str, Any]:
+        return {"kind": "valid", "valid_id": valid_id, "noise": noise,
+                "customer": None if client is None else self.customer(client),
+                "systems": sorted({r["system"] for r in records}), "records": records, "why": why,
+                "details": details}
+
+    def _taxed(self) -> Iterator[dict[str, Any]]:
+        """Per client whose invoices carry VAT or name the reverse charge: its finalised invoices,
+        whose totals exceed the pre-tax deal, sale order and time value by the tax."""
+        w, d, at = self.world, self.d, self.at
+        inv = w.invoices
+        if not len(inv):
+            return
+        rows = np.flatnonzero((inv["tax_treatment"] != tax.NO_TAX) & (inv["finalized_at"] <= at))
+        order = np.argsort(inv["client"][rows], kind="stable")
+        rows = rows[order]
+        clients = inv["client"][rows]
+        for group in np.split(rows, np.flatnonzero(np.diff(clients)) + 1) if len(rows) else []:
+            client = int(inv["client"][group[0]])
+            treatment = int(inv["tax_treatment"][group[0]])
+            rate = int(inv["tax_rate_bp"][group[0]]) / 100
+            records = [record("stripe", "invoice", d.stripe_invoice_id[k], number=d.invoice_number[k],
+                              total_excluding_tax=_money(inv["amount"][k]), tax=_money(inv["tax"][k]))
+                       for k in group.tolist()]
+            if treatment == tax.REVERSE_CHARGE:
+                why = "cross-border B2B services to a validated VAT number: reverse-charged at 0%"
+            else:
+                why = f"VAT at {rate:g}% on top of the pre-tax price the deal and sale order state"
+            yield self.valid(f"tax:{client}", "tax", client, records, why,
+                             treatment=tax.TREATMENTS[treatment], rate_percent=rate)
+
+
+def faults(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in entries if e.get("kind", "fault") == "fault"]
+
+
+def valid(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in entries if e.get("kind") == "valid"]
+
+
+def noise_served(entries: list[dict[str, Any]]) -> dict[str, int]:
+    """How many records of each kind of valid mess the systems hold, for summaries."""
+    served: dict[str, int] = {}
+    for entry in valid(entries):
+        label = entry["noise"]
+        if label == "tax":
+            label = "reverse-charged invoices" if entry["details"]["treatment"] == "reverse_charge" else "taxed invoices"
+        served[label] = served.get(label, 0) + len(entry["records"])
+    return dict(sorted(served.items()))
 
 
 def write(path: Path, entries: list[dict[str, Any]]) -> None:

@@ -18,7 +18,8 @@ from sandbox import erp_schema, ground_truth, store
 from sandbox.credentials import new_credentials
 from sandbox.project import Window, erp, harvest, hubspot, stripe
 from sandbox.world.config import (
-    DAY, DEFAULT_AS_OF, DEFAULT_START, SCALES, WorldConfig, fault_rates as default_fault_rates, parse_date,
+    DAY, DEFAULT_AS_OF, DEFAULT_START, SCALES, WorldConfig, fault_rates as default_fault_rates,
+    noise_rates as default_noise_rates, parse_date,
 )
 from sandbox.world.derived import derive
 from sandbox.world.firm import simulate
@@ -30,11 +31,12 @@ class Summary:
     counts: dict[str, dict[str, int]]
     faults: int
     seconds: float
+    noise: dict[str, int] = dataclasses.field(default_factory=dict)  # messy-but-valid records served
 
 
 def generate(data_dir: str | Path, *, scale: str = "small", seed: int = 1, as_of: str = DEFAULT_AS_OF,
              start: str = DEFAULT_START, erp_url: str | None = None,
-             fault_rates: dict[str, float] | None = None) -> Summary:
+             fault_rates: dict[str, float] | None = None, noise_rates: dict[str, float] | None = None) -> Summary:
     """Create (or recreate) a data dir holding the firm's history up to `as_of`."""
     started = time.perf_counter()
     if scale not in SCALES:
@@ -45,7 +47,8 @@ def generate(data_dir: str | Path, *, scale: str = "small", seed: int = 1, as_of
     if end <= start_ts:
         raise ValueError(f"as-of date {as_of} must be after the start of history {start}")
     rates = fault_rates or default_fault_rates()
-    config = WorldConfig(seed=seed, scale=SCALES[scale], start=start_ts, fault_rates=rates)
+    noise = noise_rates or default_noise_rates()
+    config = WorldConfig(seed=seed, scale=SCALES[scale], start=start_ts, fault_rates=rates, noise_rates=noise)
     world = simulate(config, end)
     derived = derive(world)
 
@@ -64,7 +67,8 @@ def generate(data_dir: str | Path, *, scale: str = "small", seed: int = 1, as_of
         counts["hubspot"] = hubspot.project(world, derived, window, con)
         counts["stripe"] = stripe.project(world, derived, window, con)
         counts["harvest"] = harvest.project(world, derived, window, con)
-        store.set_meta(con, "config", {"seed": seed, "scale": scale, "start": start, "fault_rates": rates})
+        store.set_meta(con, "config", {"seed": seed, "scale": scale, "start": start, "fault_rates": rates,
+                                       "noise_rates": noise})
         store.set_meta(con, "credentials", new_credentials())
         store.set_meta(con, "erp_url", erp_url)
         _set_clock(con, end)
@@ -72,8 +76,8 @@ def generate(data_dir: str | Path, *, scale: str = "small", seed: int = 1, as_of
     finally:
         con.close()
         engine.dispose()
-    faults = _write_ground_truth(data_dir, world, derived, end)
-    return Summary(data_dir, end, counts, faults, time.perf_counter() - started)
+    faults, noise_served = _write_ground_truth(data_dir, world, derived, end)
+    return Summary(data_dir, end, counts, faults, time.perf_counter() - started, noise_served)
 
 
 def advance(data_dir: str | Path, days: float) -> Summary:
@@ -88,8 +92,10 @@ def advance(data_dir: str | Path, days: float) -> Summary:
         clock = store.Clock(con)
         now = clock.now_ms // 1000
         end = now + int(days * DAY)
+        # a state generated before noise existed keeps a noiseless firm
         config = WorldConfig(seed=saved["seed"], scale=SCALES[saved["scale"]], start=parse_date(saved["start"]),
-                             fault_rates=saved["fault_rates"])
+                             fault_rates=saved["fault_rates"],
+                             noise_rates=saved.get("noise_rates") or default_noise_rates(0.0))
         world = simulate(config, end)
         derived = derive(world)
         window = Window(start=now, end=end, floor_ms=clock.floor_ms())
@@ -112,8 +118,8 @@ def advance(data_dir: str | Path, days: float) -> Summary:
             raise
     finally:
         con.close()
-    faults = _write_ground_truth(data_dir, world, derived, end)
-    return Summary(data_dir, end, counts, faults, time.perf_counter() - started)
+    faults, noise_served = _write_ground_truth(data_dir, world, derived, end)
+    return Summary(data_dir, end, counts, faults, time.perf_counter() - started, noise_served)
 
 
 def _set_clock(con, end: int, last_stamp_ms: int = 0) -> None:
@@ -123,7 +129,8 @@ def _set_clock(con, end: int, last_stamp_ms: int = 0) -> None:
     store.set_meta(con, "last_stamp_ms", max(last_stamp_ms, end * 1000 + 999))
 
 
-def _write_ground_truth(data_dir: Path, world, derived, at: int) -> int:
+def _write_ground_truth(data_dir: Path, world, derived, at: int) -> tuple[int, dict[str, int]]:
+    """Write the ground truth; (faults, messy-but-valid records per kind) as of `at`."""
     entries = ground_truth.GroundTruth(world, derived, at).entries()
     ground_truth.write(data_dir / store.GROUND_TRUTH_FILE, entries)
-    return len(entries)
+    return len(ground_truth.faults(entries)), ground_truth.noise_served(entries)

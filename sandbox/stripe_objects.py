@@ -193,20 +193,27 @@ def invoiceitem(*, id: str, customer: str, amount: int, currency: str, date: int
     return doc
 
 
+def tax_amount(*, amount: int, taxable_amount: int, tax_rate: str, taxability_reason: str) -> dict[str, Any]:
+    """One entry of a line's `tax_amounts` (exclusive tax, as a B2B invoice states it)."""
+    return {"amount": amount, "inclusive": False, "tax_rate": tax_rate,
+            "taxability_reason": taxability_reason, "taxable_amount": taxable_amount}
+
+
 def line_item(*, id: str, invoice_item: str, amount: int, currency: str,
               period_start: int, period_end: int, description: str | None = None,
               quantity: int = 1, unit_amount: int | None = None,
               metadata: Mapping[str, str] | None = None, price_id: str | None = None,
               product_id: str | None = None, price_created: int | None = None,
-              livemode: bool = False) -> dict[str, Any]:
-    """An invoice line (`il_...`) of type `invoiceitem`, as listed in `invoice.lines`."""
+              tax_amounts: Sequence[dict[str, Any]] = (), livemode: bool = False) -> dict[str, Any]:
+    """An invoice line (`il_...`) of type `invoiceitem`, as listed in `invoice.lines`.
+    `amount` excludes tax; `tax_amounts` (`tax_amount` dicts) add to the invoice's total."""
     unit, unit_decimal = _unit(amount, quantity, unit_amount)
     doc = _T["line_item"].copy()
     doc.update(
         id=id, invoice_item=invoice_item, amount=amount, amount_excluding_tax=amount,
         currency=currency, description=description, quantity=quantity,
         unit_amount_excluding_tax=unit_decimal, livemode=livemode,
-        metadata=dict(metadata or {}), discount_amounts=[], discounts=[], tax_amounts=[],
+        metadata=dict(metadata or {}), discount_amounts=[], discounts=[], tax_amounts=list(tax_amounts),
         tax_rates=[], period={"end": period_end, "start": period_start},
         proration_details={"credited_items": None},
         price=_price(id=price_id or stripe_id("price", invoice_item), currency=currency,
@@ -328,11 +335,20 @@ def invoice_urls(invoice_id: str) -> tuple[str, str]:
 
 
 def set_invoice_lines(doc: dict[str, Any], lines: Sequence[dict[str, Any]]) -> None:
-    """Put `lines` (all of them) on an invoice document and update its totals."""
+    """Put `lines` (all of them) on an invoice document and update its totals: the subtotal
+    is the lines' amounts, the tax their `tax_amounts` summed per tax rate."""
     doc["lines"] = _list(lines, f"/v1/invoices/{doc['id']}/lines")
-    total = sum(line["amount"] for line in lines)
-    doc.update(subtotal=total, subtotal_excluding_tax=total, total=total,
-               total_excluding_tax=total, tax=None)
+    subtotal = sum(line["amount"] for line in lines)
+    per_rate: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        for entry in line.get("tax_amounts") or ():
+            rate = per_rate.setdefault(entry["tax_rate"], {**entry, "amount": 0, "taxable_amount": 0})
+            rate["amount"] += entry["amount"]
+            rate["taxable_amount"] += entry["taxable_amount"] or 0
+    tax = sum(rate["amount"] for rate in per_rate.values())
+    doc.update(subtotal=subtotal, subtotal_excluding_tax=subtotal, total=subtotal + tax,
+               total_excluding_tax=subtotal, tax=tax if per_rate else None,
+               total_tax_amounts=list(per_rate.values()))
     recompute_invoice(doc)
 
 
@@ -443,7 +459,7 @@ def charge(*, id: str, customer: str | None, amount: int, currency: str, created
 def credit_note_line_item(*, id: str, amount: int, description: str | None = None,
                           invoice_line_item: str | None = None, quantity: int = 1,
                           unit_amount: int | None = None, type: str | None = None,
-                          livemode: bool = False) -> dict[str, Any]:
+                          tax_amounts: Sequence[dict[str, Any]] = (), livemode: bool = False) -> dict[str, Any]:
     """A credit note line (`cnli_...`): part of an invoice line, or a custom amount.
 
     Args:
@@ -459,7 +475,7 @@ def credit_note_line_item(*, id: str, amount: int, description: str | None = Non
         discount_amount=0, quantity=quantity, type=kind, livemode=livemode,
         unit_amount=unit if custom else None, unit_amount_decimal=str(unit) if custom else None,
         unit_amount_excluding_tax=str(unit if custom else amount),
-        discount_amounts=[], tax_amounts=[], tax_rates=[],
+        discount_amounts=[], tax_amounts=list(tax_amounts), tax_rates=[],
     )
     if custom:
         doc.pop("invoice_line_item", None)
@@ -475,8 +491,10 @@ def credit_note(*, id: str, invoice: str, customer: str, currency: str, created:
                 metadata: Mapping[str, str] | None = None,
                 out_of_band_amount: int | None = None, refund: str | None = None,
                 customer_balance_transaction: str | None = None,
-                effective_at: int | None = None, livemode: bool = False) -> dict[str, Any]:
-    """A credit note; its amount is the sum of `lines`.
+                effective_at: int | None = None, tax_amounts: Sequence[dict[str, Any]] = (),
+                livemode: bool = False) -> dict[str, Any]:
+    """A credit note; its amount is the sum of `lines` plus the tax credited (`tax_amounts`,
+    carried by its lines too).
 
     Args:
         number: `{invoice.number}-CN-01`, `-CN-02`, ... per invoice.
@@ -485,18 +503,19 @@ def credit_note(*, id: str, invoice: str, customer: str, currency: str, created:
         status: issued | void.
         reason: duplicate | fraudulent | order_change | product_unsatisfactory | None.
     """
-    amount = sum(line["amount"] for line in lines)
+    subtotal = sum(line["amount"] for line in lines)
+    amount = subtotal + sum(entry["amount"] for entry in tax_amounts)
     doc = _T["credit_note"].copy()
     doc.update(
         id=id, invoice=invoice, customer=customer, currency=currency, created=created,
         number=number, type=type, status=status, reason=reason, memo=memo,
         voided_at=voided_at if status == "void" else None, amount=amount, amount_shipping=0,
-        subtotal=amount, subtotal_excluding_tax=amount, total=amount,
-        total_excluding_tax=amount, discount_amount=0, out_of_band_amount=out_of_band_amount,
+        subtotal=subtotal, subtotal_excluding_tax=subtotal, total=amount,
+        total_excluding_tax=subtotal, discount_amount=0, out_of_band_amount=out_of_band_amount,
         refund=refund, customer_balance_transaction=customer_balance_transaction,
         effective_at=effective_at if effective_at is not None else created,
         shipping_cost=None, livemode=livemode, metadata=dict(metadata or {}),
-        discount_amounts=[], tax_amounts=[],
+        discount_amounts=[], tax_amounts=list(tax_amounts),
         pdf=f"https://pay.stripe.com/credit_notes/{ACCOUNT}/test_{_token(id, length=24)}/pdf?s=ap",
         lines=_list(lines, f"/v1/credit_notes/{id}/lines"),
     )

@@ -252,8 +252,11 @@ def _ledger(world: World, d: Derived, window: Window, conn: Connection) -> dict[
         currency = int(invoices["currency"][i])
         rate = rates.per(currency, CURRENCIES.index(entity.currency), int(posted[i]))
         erp_total = int(invoices["erp_amount"][i]) / 100
+        erp_tax = int(invoices["erp_tax"][i]) / 100
+        erp_untaxed = round(erp_total - erp_tax, 2)
         cn_amount = int(invoices["cn_amount"][i]) / 100
-        paid_amount = (int(invoices["amount"][i]) - int(invoices["cn_amount"][i])) / 100
+        cn_tax = int(invoices["cn_tax"][i]) / 100
+        paid_amount = (int(invoices["total"][i]) - int(invoices["cn_amount"][i])) / 100
         is_cancelled = cancel[i] <= end
         refund_applied = cn[i] <= end
         payment_posted = paid[i] <= end and invoices["outcome"][i] == PAID
@@ -280,8 +283,8 @@ def _ledger(world: World, d: Derived, window: Window, conn: Connection) -> dict[
             "partner_id": partner, "commercial_partner_id": partner, "invoice_date": day(int(invoices["finalized_at"][i])),
             "invoice_date_due": day(int(invoices["due_at"][i])), "payment_reference": number,
             "currency_id": CURRENCY_IDS[CURRENCIES[currency]], "invoice_currency_rate": round(rate, 6),
-            "amount_untaxed": erp_total, "amount_tax": 0.0, "amount_total": erp_total, "amount_residual": residual,
-            "amount_untaxed_signed": round(erp_total / rate, 2), "amount_tax_signed": 0.0,
+            "amount_untaxed": erp_untaxed, "amount_tax": erp_tax, "amount_total": erp_total, "amount_residual": residual,
+            "amount_untaxed_signed": round(erp_untaxed / rate, 2), "amount_tax_signed": round(erp_tax / rate, 2),
             "amount_total_signed": round(erp_total / rate, 2), "amount_total_in_currency_signed": erp_total,
             "amount_residual_signed": round(residual / rate, 2), "payment_state": payment_state,
             "reversed_entry_id": None,
@@ -295,8 +298,9 @@ def _ledger(world: World, d: Derived, window: Window, conn: Connection) -> dict[
                 "company_id": company, "partner_id": partner, "commercial_partner_id": partner,
                 "invoice_date": day(at), "invoice_date_due": day(at), "payment_reference": f"{number}-CN-01",
                 "currency_id": CURRENCY_IDS[CURRENCIES[currency]], "invoice_currency_rate": round(rate, 6),
-                "amount_untaxed": cn_amount, "amount_tax": 0.0, "amount_total": cn_amount, "amount_residual": 0.0,
-                "amount_untaxed_signed": -round(cn_amount / rate, 2), "amount_tax_signed": 0.0,
+                "amount_untaxed": round(cn_amount - cn_tax, 2), "amount_tax": cn_tax, "amount_total": cn_amount,
+                "amount_residual": 0.0, "amount_untaxed_signed": -round((cn_amount - cn_tax) / rate, 2),
+                "amount_tax_signed": -round(cn_tax / rate, 2),
                 "amount_total_signed": -round(cn_amount / rate, 2), "amount_total_in_currency_signed": -cn_amount,
                 "amount_residual_signed": 0.0, "payment_state": "paid", "reversed_entry_id": move_id,
                 "invoice_origin": number, **audit(at, at)})

@@ -14,7 +14,7 @@ import numpy as np
 
 from sandbox import stripe_objects as so
 from sandbox.project import Window
-from sandbox.world import names
+from sandbox.world import names, tax
 from sandbox.world.config import CURRENCIES, DAY, NEVER, SERVICES
 from sandbox.world.derived import HS_COMPANY_BASE, Derived, invoice_prefix
 from sandbox.world.firm import (
@@ -83,7 +83,8 @@ class StripeProjection:
                          "line1": f"{int(clients['tax_number'][i]) % 200 + 1} {clients['base_name'][i].split()[0]} Street",
                          "postal_code": f"{int(clients['tax_number'][i]) % 90000 + 10000}"},
                 invoice_prefix=invoice_prefix(cid), next_invoice_sequence=sequence,
-                preferred_locales=["en"])
+                preferred_locales=["en"],
+                tax_exempt="reverse" if clients["tax_treatment"][i] == tax.REVERSE_CHARGE else "none")
         k = key - n_clients
         orphans = w.orphans
         cid = d.orphan_stripe_customer_id[k]
@@ -119,11 +120,13 @@ class StripeProjection:
         lines = []
         for line in self.lines_of.get(i, []):
             key = (self.seed, "line", line)
+            amount = int(w.invoice_lines["amount"][line])
             lines.append(so.line_item(
                 id=so.stripe_id("il", *key), invoice_item=so.stripe_id("ii", *key),
-                amount=int(w.invoice_lines["amount"][line]), currency=currency,
+                amount=amount, currency=currency,
                 description=w.invoice_lines["description"][line], period_start=period_start,
-                period_end=period_end, price_created=created))
+                period_end=period_end, price_created=created,
+                tax_amounts=self._tax_amounts(i, amount, int(w.invoice_lines["tax"][line]))))
         finalized = int(inv["finalized_at"][i])
         paid = int(inv["stripe_paid_at"][i])
         voided = int(inv["voided_at"][i])
@@ -168,8 +171,19 @@ class StripeProjection:
             pre_payment_credit_notes_amount=credit,
             charge=d.stripe_charge_id[i] if status == "paid" else None,
             customer_name=name, customer_email=f"accounts@{d.stripe_domain[client]}" if client >= 0 else None,
-            description=description, metadata=metadata, billing_reason="manual")
+            description=description, metadata=metadata, billing_reason="manual",
+            footer=tax.REVERSE_CHARGE_NOTE if inv["tax_treatment"][i] == tax.REVERSE_CHARGE else None)
         return doc, lines
+
+    def _tax_amounts(self, i: int, taxable: int, amount: int) -> list[dict[str, Any]]:
+        """A line's VAT: none for an untaxed client, else the client's rate (0 when reverse-charged)."""
+        inv = self.w.invoices
+        treatment = int(inv["tax_treatment"][i])
+        if treatment == tax.NO_TAX:
+            return []
+        rate = so.stripe_id("txr", self.seed, "vat", int(inv["tax_rate_bp"][i]), treatment)
+        reason = "reverse_charge" if treatment == tax.REVERSE_CHARGE else "standard_rated"
+        return [so.tax_amount(amount=amount, taxable_amount=taxable, tax_rate=rate, taxability_reason=reason)]
 
     def charge_doc(self, i: int, at: int) -> dict[str, Any]:
         inv, d = self.w.invoices, self.d
@@ -177,7 +191,7 @@ class StripeProjection:
         currency = CURRENCIES[int(inv["currency"][i])].lower()
         return so.charge(
             id=d.stripe_charge_id[i], customer=d.stripe_customer_of_invoice[i],
-            amount=int(inv["amount"][i]) - int(inv["cn_amount"][i]), currency=currency,
+            amount=int(inv["total"][i]) - int(inv["cn_amount"][i]), currency=currency,
             created=self.created(inv["stripe_paid_at"][i]), invoice=d.stripe_invoice_id[i],
             payment_method_type=None if client >= 0 else "card",
             description=f"Payment for invoice {d.invoice_number[i]}",
@@ -197,7 +211,7 @@ class StripeProjection:
             if inv["client"][i] >= 0 else "card"
         return so.dispute(
             id=so.stripe_id("du", self.seed, "dispute", i), charge=d.stripe_charge_id[i],
-            amount=int(inv["amount"][i]) - int(inv["cn_amount"][i]),
+            amount=int(inv["total"][i]) - int(inv["cn_amount"][i]),
             currency=CURRENCIES[int(inv["currency"][i])].lower(), created=self.created(inv["disputed_at"][i]),
             status=status, reason=DISPUTE_REASONS[int(inv["dispute_reason"][i])],
             has_evidence=bool(reviewed), submission_count=int(reviewed),
@@ -205,11 +219,14 @@ class StripeProjection:
 
     def credit_note_doc(self, i: int) -> dict[str, Any]:
         inv, d = self.w.invoices, self.d
-        amount = int(inv["cn_amount"][i])
+        cn_tax = int(inv["cn_tax"][i])
+        net = int(inv["cn_amount"][i]) - cn_tax
         cn_id = so.stripe_id("cn", self.seed, "credit_note", i)
-        line = so.credit_note_line_item(id=so.stripe_id("cnli", self.seed, "credit_note", i), amount=amount,
-                                        description="Agreed reduction")
+        taxes = self._tax_amounts(i, net, cn_tax)
+        line = so.credit_note_line_item(id=so.stripe_id("cnli", self.seed, "credit_note", i), amount=net,
+                                        description="Agreed reduction", tax_amounts=taxes)
         return so.credit_note(
+            tax_amounts=taxes,
             id=cn_id, invoice=d.stripe_invoice_id[i], customer=d.stripe_customer_of_invoice[i],
             currency=CURRENCIES[int(inv["currency"][i])].lower(), created=self.created(inv["cn_at"][i]),
             number=f"{d.invoice_number[i]}-CN-01", lines=[line], type="pre_payment",

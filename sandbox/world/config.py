@@ -125,20 +125,46 @@ DEFAULT_FAULT_RATES = {
 }
 
 
-def fault_rates(overall: float | None = None, **overrides: float) -> dict[str, float]:
-    """Default rates, scaled so the mean is `overall` if given, then per-type overrides."""
-    rates = dict(DEFAULT_FAULT_RATES)
+# Messy but valid data: what a real firm's systems hold that is no fault, and that reconciliation
+# must not report. Each kind draws from its own random streams, so its rate never moves a fault.
+NOISE_KINDS = (
+    "tax",
+)
+
+# Probability per eligible record: `tax` per client of a VAT-registered entity (its invoices
+# carry VAT, or name the reverse charge).
+DEFAULT_NOISE_RATES = {
+    "tax": 1.0,
+}
+
+
+def _rates(defaults: dict[str, float], kinds: tuple[str, ...], what: str, overall: float | None,
+           overrides: dict[str, float], scale_mean: bool) -> dict[str, float]:
+    rates = dict(defaults)
     if overall is not None:
-        mean = sum(rates.values()) / len(rates)
-        rates = {key: value * overall / mean for key, value in rates.items()}
+        if scale_mean:
+            mean = sum(rates.values()) / len(rates)
+            rates = {key: value * overall / mean for key, value in rates.items()}
+        else:
+            rates = {key: overall for key in rates}
     for key, value in overrides.items():
         if key not in rates:
-            raise ValueError(f"unknown fault type {key!r}; known: {', '.join(FAULT_TYPES)}")
+            raise ValueError(f"unknown {what} {key!r}; known: {', '.join(kinds)}")
         rates[key] = value
     for key, value in rates.items():
         if not 0 <= value <= 1:
-            raise ValueError(f"fault rate for {key} must be within [0, 1], got {value}")
+            raise ValueError(f"{what} rate for {key} must be within [0, 1], got {value}")
     return rates
+
+
+def fault_rates(overall: float | None = None, **overrides: float) -> dict[str, float]:
+    """Default rates, scaled so the mean is `overall` if given, then per-type overrides."""
+    return _rates(DEFAULT_FAULT_RATES, FAULT_TYPES, "fault type", overall, overrides, scale_mean=True)
+
+
+def noise_rates(overall: float | None = None, **overrides: float) -> dict[str, float]:
+    """Default rates, or `overall` for every kind if given, then per-kind overrides."""
+    return _rates(DEFAULT_NOISE_RATES, NOISE_KINDS, "noise kind", overall, overrides, scale_mean=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,3 +173,4 @@ class WorldConfig:
     scale: Scale
     start: int  # epoch s, first day of history
     fault_rates: dict[str, float]
+    noise_rates: dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_NOISE_RATES))

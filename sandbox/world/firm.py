@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from sandbox.world import names
+from sandbox.world import names, tax
 from sandbox.world.config import (
     CURRENCIES, DAY, DEAL_STAGES, ENTITIES, EXPENSE_CATEGORIES, FX_START, NEVER,
     PAYMENT_TERMS_DAYS, ROLES, TASKS, TM_BILLING_SLA_DAYS, TM_INVOICE_DAY, WorldConfig,
@@ -27,6 +27,8 @@ from sandbox.world.table import Table
 # Streams: independent random sequences per concern, so adding draws to one concern never
 # shifts another's.
 S_CLIENTS, S_DEALS, S_TIME, S_EXPENSES, S_BILLING, S_FX, S_ORPHANS, S_STATIC = range(8)
+# Messy-but-valid data draws from streams of its own, one per kind: a noise rate moves no fault.
+S_NOISE_TAX = 20
 
 T_AND_M, FIXED_FEE, RETAINER = 0, 1, 2
 # Invoice kinds
@@ -120,6 +122,7 @@ class FirmSimulator:
         self.config = config
         self.scale = config.scale
         self.rates = config.fault_rates
+        self.noise = config.noise_rates
         seed = config.seed
         static = np.random.default_rng([seed, 0, S_STATIC])
         self.name_order = static.permutation(names.NAME_SPACE)
@@ -173,7 +176,7 @@ class FirmSimulator:
     def _month(self, m: int, m0: int, m1: int) -> None:
         seed = self.config.seed
         self._fx(stream(seed, m, S_FX), m0, m1)
-        self._new_clients(stream(seed, m, S_CLIENTS), m, m0, m1)
+        self._new_clients(stream(seed, m, S_CLIENTS), m, m0, m1, stream(seed, m, S_NOISE_TAX))
         self._new_deals(stream(seed, m, S_DEALS), m, m0, m1)
         self._tm_invoices(stream(seed, m, S_BILLING), m, m0)
         self._time(stream(seed, m, S_TIME), m0, m1)
@@ -201,7 +204,8 @@ class FirmSimulator:
         self._append("fx", Table(day=days, **{c: path[:, i] for i, c in enumerate(CURRENCIES)}))
 
     # -- clients ---------------------------------------------------------------------------------
-    def _new_clients(self, rng: np.random.Generator, m: int, m0: int, m1: int) -> None:
+    def _new_clients(self, rng: np.random.Generator, m: int, m0: int, m1: int,
+                     tax_rng: np.random.Generator) -> None:
         n = self.scale.initial_clients if m == 0 else int(rng.poisson(self.scale.new_clients_per_month))
         if n == 0:
             return
@@ -228,6 +232,8 @@ class FirmSimulator:
             [CF_MISSING_IN_ERP, CF_ATTRIBUTE, CF_DUPLICATE], CF_NONE)
         # Lead-only clients that go cold and are archived in the CRM; they never win a deal.
         archived = (rng.random(n) < 0.04) & (fault == CF_NONE)
+        treatment, rate_bp = tax.client_treatment(country, entity, tax_rng.random(n), tax_rng.random(n),
+                                                  self.noise["tax"])
         clients = Table(
             created_at=created.astype(np.int64),
             base_name=np.array(base, dtype=object),
@@ -255,6 +261,8 @@ class FirmSimulator:
             stripe_lag=uniform_seconds(rng, 1, 7, n),
             harvest_lag=uniform_seconds(rng, 0.5, 5, n),
             ms_jitter=rng.integers(0, 1000, n),
+            tax_treatment=treatment,
+            tax_rate_bp=rate_bp,
         )
         self._append("clients", clients)
         # Contacts: one to four people per client, created over the relationship's first months.
@@ -646,6 +654,16 @@ class FirmSimulator:
                   line_descriptions: Table | None) -> int:
         """Plan the whole life of new invoices: issue, payment, credit note, dispute, ERP postings."""
         n = len(engagement)
+        if line_descriptions is None:
+            line_descriptions = self._single_lines(kind, label, amount)
+        clients = self._all("clients")
+        rate_bp = np.where(client >= 0, clients["tax_rate_bp"][np.maximum(client, 0)], 0) if len(clients) \
+            else np.zeros(n, dtype=np.int64)
+        treatment = np.where(client >= 0, clients["tax_treatment"][np.maximum(client, 0)], tax.NO_TAX) \
+            if len(clients) else np.zeros(n, dtype=np.int64)
+        line_tax = tax.tax_on(line_descriptions["amount"], rate_bp[line_descriptions["invoice_local"]])
+        invoice_tax = np.bincount(line_descriptions["invoice_local"], weights=line_tax, minlength=n).astype(np.int64)
+        total = amount.astype(np.int64) + invoice_tax
         created = issue_day * DAY + WORKING_HOURS_START + rng.integers(0, 4 * 3600, n)
         finalized = created + rng.integers(300, 3 * 3600, n)
         due = finalized + PAYMENT_TERMS_DAYS * DAY
@@ -661,7 +679,8 @@ class FirmSimulator:
         uncollectible_at = np.where(outcome == UNCOLLECTIBLE, due + uniform_seconds(rng, 90, 120, n), NEVER)
         cn_at = finalized + uniform_seconds(rng, 2, 15, n)
         has_cn = (rng.random(n) < 0.03) & (outcome != VOIDED) & (cn_at < paid_at) & (cn_at < uncollectible_at)
-        cn_amount = np.where(has_cn, np.round(amount * rng.uniform(0.1, 0.4, n)), 0).astype(np.int64)
+        cn_net = np.where(has_cn, np.round(amount * rng.uniform(0.1, 0.4, n)), 0).astype(np.int64)
+        cn_tax = tax.tax_on(cn_net, rate_bp)
         disputed = (outcome == PAID) & (rng.random(n) < 0.03)
         disputed_at = np.where(disputed, paid_at + uniform_seconds(rng, 5, 40, n), NEVER)
         review_at = np.where(disputed, disputed_at + uniform_seconds(rng, 2, 10, n), NEVER)
@@ -679,7 +698,8 @@ class FirmSimulator:
         # the ERP, but nobody marked the Stripe invoice paid.
         stripe_paid_at = np.where((fault == IF_STATUS) & (outcome == PAID), NEVER, paid_at)
         delta = np.round(amount * rng.uniform(0.01, 0.15, n) * rng.choice([-1, 1], n))
-        erp_amount = np.where(fault == IF_AMOUNT, amount + delta, amount).astype(np.int64)
+        erp_untaxed = np.where(fault == IF_AMOUNT, amount + delta, amount).astype(np.int64)
+        erp_tax = np.where(fault == IF_AMOUNT, tax.tax_on(erp_untaxed, rate_bp), invoice_tax)
         posted_at = finalized + uniform_seconds(rng, 0.05, 3, n)
         first = self._append("invoices", Table(
             engagement=engagement,
@@ -691,6 +711,10 @@ class FirmSimulator:
             period_start_day=period_start_day,
             period_end_day=period_end_day,
             amount=amount.astype(np.int64),
+            tax_treatment=treatment,
+            tax_rate_bp=rate_bp,
+            tax=invoice_tax,
+            total=total,
             created_at=created,
             finalized_at=finalized,
             due_at=due,
@@ -700,14 +724,16 @@ class FirmSimulator:
             voided_at=voided_at,
             uncollectible_at=uncollectible_at,
             cn_at=np.where(has_cn, cn_at, NEVER),
-            cn_amount=cn_amount,
+            cn_amount=cn_net + cn_tax,
+            cn_tax=cn_tax,
             disputed_at=disputed_at,
             dispute_review_at=review_at,
             dispute_closed_at=closed_at,
             dispute_won=rng.random(n) < 0.6,
             dispute_reason=rng.integers(0, 4, n),
             fault=fault,
-            erp_amount=erp_amount,
+            erp_amount=erp_untaxed + erp_tax,
+            erp_tax=erp_tax,
             erp_posted_at=np.where(fault == IF_MISSING_IN_ERP, NEVER, posted_at),
             erp_paid_at=np.where((fault == IF_MISSING_IN_ERP) | (paid_at >= NEVER), NEVER,
                                  paid_at + uniform_seconds(rng, 0.1, 3, n)),
@@ -717,27 +743,30 @@ class FirmSimulator:
             missing_project_code=rng.random(n) < 0.05,
             method=rng.integers(0, 2, n),
         ))
-        if line_descriptions is None:
-            labels = label.tolist()
-            descriptions = []
-            for k, lbl in zip(kind.tolist(), labels):
-                if k == MILESTONE:
-                    descriptions.append(f"Milestone {lbl} of 3")
-                elif k == RETAINER_FEE:
-                    descriptions.append(f"Monthly retainer fee, month {lbl}")
-                else:
-                    descriptions.append("Strategy workshop")
-            line_descriptions = Table(invoice_local=np.arange(n), description=np.array(descriptions, dtype=object),
-                                      quantity=np.ones(n), unit_amount=amount.astype(np.int64),
-                                      amount=amount.astype(np.int64))
         self._append("invoice_lines", Table(
             invoice=line_descriptions["invoice_local"] + first,
             description=line_descriptions["description"],
             quantity=line_descriptions["quantity"],
             unit_amount=line_descriptions["unit_amount"],
             amount=line_descriptions["amount"],
+            tax=line_tax,
         ))
         return first
+
+    @staticmethod
+    def _single_lines(kind: np.ndarray, label: np.ndarray, amount: np.ndarray) -> Table:
+        """One line per invoice for milestones, retainer fees and one-off workshops."""
+        descriptions = []
+        for k, lbl in zip(kind.tolist(), label.tolist()):
+            if k == MILESTONE:
+                descriptions.append(f"Milestone {lbl} of 3")
+            elif k == RETAINER_FEE:
+                descriptions.append(f"Monthly retainer fee, month {lbl}")
+            else:
+                descriptions.append("Strategy workshop")
+        n = len(kind)
+        return Table(invoice_local=np.arange(n), description=np.array(descriptions, dtype=object),
+                     quantity=np.ones(n), unit_amount=amount.astype(np.int64), amount=amount.astype(np.int64))
 
     # -- records nobody can tie to a client -----------------------------------------------------
     def _orphans(self, rng: np.random.Generator, m0: int, m1: int) -> None:

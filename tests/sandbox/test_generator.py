@@ -11,7 +11,7 @@ import pytest
 from sandbox import ground_truth, store
 from sandbox.lifecycle import advance, generate
 from sandbox.project.erp import ts as erp_time
-from sandbox.world.config import DAY, FAULT_TYPES, SCALES, WorldConfig, fault_rates, parse_date
+from sandbox.world.config import DAY, FAULT_TYPES, NOISE_KINDS, SCALES, WorldConfig, fault_rates, noise_rates, parse_date
 from sandbox.world.firm import simulate
 from tests.sandbox.snapshots import changed_keys, erp_state, vendor_state
 
@@ -131,20 +131,36 @@ def test_advance_stamps_exactly_what_changed(tmp_path: Path) -> None:
     assert summary.counts["harvest"]["time_entries"] > 0
 
 
+def _faults(data_dir: Path) -> list[dict]:
+    return ground_truth.faults(ground_truth.read(data_dir / "ground_truth.jsonl"))
+
+
 def test_fault_rates_are_configurable(tmp_path: Path) -> None:
     generate(tmp_path / "clean", scale="small", seed=41, as_of=AS_OF, fault_rates=fault_rates(0.0))
-    assert ground_truth.read(tmp_path / "clean" / "ground_truth.jsonl") == []
+    assert _faults(tmp_path / "clean") == []
     generate(tmp_path / "noisy", scale="small", seed=41, as_of=AS_OF, fault_rates=fault_rates(0.15))
-    found = {e["exception_type"] for e in ground_truth.read(tmp_path / "noisy" / "ground_truth.jsonl")}
-    assert found == set(FAULT_TYPES)
+    assert {e["exception_type"] for e in _faults(tmp_path / "noisy")} == set(FAULT_TYPES)
+
+
+def test_noise_rates_are_configurable_and_move_no_fault(tmp_path: Path) -> None:
+    generate(tmp_path / "clean", scale="small", seed=41, as_of=AS_OF, noise_rates=noise_rates(0.0))
+    generate(tmp_path / "messy", scale="small", seed=41, as_of=AS_OF)
+    clean = ground_truth.read(tmp_path / "clean" / "ground_truth.jsonl")
+    messy = ground_truth.read(tmp_path / "messy" / "ground_truth.jsonl")
+    assert ground_truth.valid(clean) == []
+    assert {e["noise"] for e in ground_truth.valid(messy)} == set(NOISE_KINDS)
+    ids = [(e["fault_id"], e["detectable_at"]) for e in ground_truth.faults(messy)]
+    assert ids == [(e["fault_id"], e["detectable_at"]) for e in ground_truth.faults(clean)]
+    with pytest.raises(ValueError, match="unknown noise kind 'rounding'"):
+        noise_rates(rounding=0.1)
 
 
 def test_advance_records_new_faults(tmp_path: Path) -> None:
     data_dir = tmp_path / "firm"
     generate(data_dir, scale="small", seed=51, as_of=AS_OF, fault_rates=fault_rates(0.1))
-    before = {e["fault_id"] for e in ground_truth.read(data_dir / "ground_truth.jsonl")}
+    before = {e["fault_id"] for e in _faults(data_dir)}
     advance(data_dir, 60)
-    after = {e["fault_id"] for e in ground_truth.read(data_dir / "ground_truth.jsonl")}
+    after = {e["fault_id"] for e in _faults(data_dir)}
     assert before < after
 
 

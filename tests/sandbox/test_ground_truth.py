@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from sandbox import erp_schema, ground_truth, store
 from sandbox.lifecycle import advance, generate
-from sandbox.world.config import FAULT_TYPES, fault_rates
+from sandbox.world.config import FAULT_TYPES, NOISE_KINDS, fault_rates
 
 
 class Systems:
@@ -215,7 +215,7 @@ def faulty_firm(tmp_path_factory) -> Path:
 
 
 def test_every_fault_type_is_injected(faulty_firm: Path) -> None:
-    entries = ground_truth.read(faulty_firm / "ground_truth.jsonl")
+    entries = ground_truth.faults(ground_truth.read(faulty_firm / "ground_truth.jsonl"))
     assert {e["exception_type"] for e in entries} == set(FAULT_TYPES)
     assert len({e["fault_id"] for e in entries}) == len(entries)
 
@@ -223,12 +223,58 @@ def test_every_fault_type_is_injected(faulty_firm: Path) -> None:
 def test_every_entry_states_a_real_inconsistency(faulty_firm: Path) -> None:
     systems = Systems(faulty_firm)
     try:
-        for entry in ground_truth.read(faulty_firm / "ground_truth.jsonl"):
+        for entry in ground_truth.faults(ground_truth.read(faulty_firm / "ground_truth.jsonl")):
             assert entry["currency"] in {"USD", "GBP", "EUR"}
             assert entry["amount_at_risk"] >= 0
             try:
                 CHECKS[entry["exception_type"]](systems, entry)
             except AssertionError as exc:
                 raise AssertionError(f"{entry['fault_id']}: {json.dumps(entry)[:400]}") from exc
+    finally:
+        systems.close()
+
+
+VAT_PERCENT = {"GB": 20, "DE": 19, "FR": 20, "NL": 21}
+
+
+def check_valid_tax(s: Systems, e: dict) -> None:
+    """Each invoice carries the VAT its client's country and VAT number call for, on every line,
+    and the ERP posted the same split of net and tax."""
+    reverse = e["details"]["treatment"] == "reverse_charge"
+    company = s.hubspot("companies", e["customer"]["hubspot_company_id"])
+    country = s.erp_rows("SELECT code FROM res_country WHERE name = :name", name=company["country"])[0]["code"]
+    expected = 0 if reverse else VAT_PERCENT[country]
+    for record in e["records"]:
+        invoice = s.stripe(record["id"])
+        lines = [json.loads(doc) for (doc,) in s.con.execute(
+            "SELECT doc FROM stripe_invoice_lines WHERE invoice = ? ORDER BY seq", (record["id"],))]
+        for line in lines:
+            (entry,) = line["tax_amounts"]
+            assert entry["taxability_reason"] == ("reverse_charge" if reverse else "standard_rated")
+            assert entry["amount"] == (line["amount"] * expected + 50) // 100
+        assert invoice["tax"] == sum(line["tax_amounts"][0]["amount"] for line in lines)
+        assert invoice["total"] == invoice["total_excluding_tax"] + invoice["tax"]
+        assert ("Reverse charge" in (invoice["footer"] or "")) == reverse
+        moves = s.erp_rows("SELECT amount_untaxed, amount_tax, amount_total FROM account_move "
+                           "WHERE ref = :number AND move_type = 'out_invoice'", number=invoice["number"])
+        for move in moves:  # an invoice never posted, or posted with another amount, is a fault of its own
+            if round(move["amount_total"] * 100) == invoice["total"]:
+                assert round(move["amount_tax"] * 100) == invoice["tax"]
+
+
+VALID_CHECKS: dict[str, Callable[[Systems, dict], None]] = {"tax": check_valid_tax}
+
+
+def test_every_valid_entry_is_what_it_says(faulty_firm: Path) -> None:
+    entries = ground_truth.valid(ground_truth.read(faulty_firm / "ground_truth.jsonl"))
+    assert {e["noise"] for e in entries} == set(NOISE_KINDS)
+    assert len({e["valid_id"] for e in entries}) == len(entries)
+    systems = Systems(faulty_firm)
+    try:
+        for entry in entries:
+            try:
+                VALID_CHECKS[entry["noise"]](systems, entry)
+            except AssertionError as exc:
+                raise AssertionError(f"{entry['valid_id']}: {json.dumps(entry)[:400]}") from exc
     finally:
         systems.close()

@@ -126,7 +126,9 @@ def test_every_record_is_served_exactly_once(firm: Path, serve) -> None:
             check_schema(doc)
     invoice = next(api.stripe_list("/v1/invoices"))
     lines = list(api.stripe_list(f"/v1/invoices/{invoice['id']}/lines"))
-    assert sum(line["amount"] for line in lines) == invoice["total"]
+    tax = sum(entry["amount"] for line in lines for entry in line["tax_amounts"])
+    assert sum(line["amount"] for line in lines) + tax == invoice["total"]
+    assert invoice["tax"] == (tax if any(line["tax_amounts"] for line in lines) else None)
     for path, table in (("/clients", "hv_clients"), ("/projects", "hv_projects"), ("/users", "hv_users"),
                         ("/tasks", "hv_tasks"), ("/time_entries", "hv_time_entries"), ("/expenses", "hv_expenses"),
                         ("/user_assignments", "hv_user_assignments"), ("/task_assignments", "hv_task_assignments")):
