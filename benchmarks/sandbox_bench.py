@@ -1,5 +1,6 @@
-"""The sandbox's own figures: how long a firm takes to generate, how much memory that needs,
-and how fast its servers hand out records compared with how fast a client can merely parse them.
+"""The sandbox's own figures: how long a firm takes to generate, how much memory that needs
+(with its default messy-but-valid data and without, side by side), and how fast its servers hand
+out records compared with how fast a client can merely parse them.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from benchmarks.harness import Report, run_child
 GENERATE = """
 import json, resource, sys, time
 from sandbox.lifecycle import generate
+from sandbox.world.config import noise_rates
 started = time.perf_counter()
-summary = generate(sys.argv[1], scale=sys.argv[2], seed=1)
+noise = None if len(sys.argv) < 4 or sys.argv[3] == "on" else noise_rates(0.0)
+summary = generate(sys.argv[1], scale=sys.argv[2], seed=1, noise_rates=noise)
 print(json.dumps({"seconds": time.perf_counter() - started,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "time_entries": summary.counts["harvest"]["time_entries"],
@@ -29,16 +32,24 @@ REPEATS = {"small": 5, "medium": 3, "large": 1}
 
 
 def bench_generate(report: Report, scale: str, workdir: Path) -> Path:
-    runs = [run_child(GENERATE, str(workdir / f"{scale}-{i}"), scale) for i in range(REPEATS[scale])]
-    seconds = statistics.median(r["seconds"] for r in runs)
-    peak = statistics.median(r["peak_rss_mb"] for r in runs)
-    last = runs[-1]
-    report.add(f"generate {scale}", "median time", seconds, "s", runs=len(runs),
-               samples=[r["seconds"] for r in runs])
-    report.add(f"generate {scale}", "peak memory", peak, "MiB", samples=[r["peak_rss_mb"] for r in runs])
+    """Noise on (the default) and off, alternated run by run so both see the same machine."""
+    runs: dict[str, list[dict]] = {"on": [], "off": []}
+    for i in range(REPEATS[scale]):
+        for noise in ("off", "on"):
+            runs[noise].append(run_child(GENERATE, str(workdir / f"{scale}-{noise}-{i}"), scale, noise))
+    for noise, samples in runs.items():
+        name = f"generate {scale}, noise {noise}"
+        report.add(name, "median time", statistics.median(r["seconds"] for r in samples), "s", runs=len(samples),
+                   samples=[r["seconds"] for r in samples])
+        report.add(name, "peak memory", statistics.median(r["peak_rss_mb"] for r in samples), "MiB",
+                   samples=[r["peak_rss_mb"] for r in samples])
+    for what, key in (("time", "seconds"), ("peak memory", "peak_rss_mb")):
+        ratio = statistics.median(on[key] / off[key] for on, off in zip(runs["on"], runs["off"]))
+        report.add(f"generate {scale}", f"{what}, noise on / off", ratio, "ratio", note="median of paired runs")
+    last = runs["on"][-1]
     report.add(f"generate {scale}", "time entries", last["time_entries"], "rows", clients=last["clients"],
                invoices=last["invoices"])
-    return workdir / f"{scale}-{len(runs) - 1}"
+    return workdir / f"{scale}-on-{REPEATS[scale] - 1}"
 
 
 def _walk(session: requests.Session, url: str, headers: dict, params: dict, next_url, pages: int,
@@ -103,8 +114,8 @@ def _add_rates(report: Report, name: str, serve: list[float], parse: list[float]
 def generate_only(scales: list[str], workdir: Path) -> dict[str, Path]:
     """One firm per scale, unmeasured, for the benchmarks that need one when this one is not run."""
     for scale in scales:
-        run_child(GENERATE, str(workdir / f"{scale}-0"), scale)
-    return {scale: workdir / f"{scale}-0" for scale in scales}
+        run_child(GENERATE, str(workdir / f"{scale}-on-0"), scale)
+    return {scale: workdir / f"{scale}-on-0" for scale in scales}
 
 
 def run(report: Report, scales: list[str], workdir: Path) -> dict[str, Path]:

@@ -26,6 +26,7 @@ import requests
 from sqlalchemy import text
 
 from sandbox import erp_schema
+from sandbox import ground_truth
 from sandbox.lifecycle import advance, generate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -216,6 +217,19 @@ def stale_sent_since(warehouse: Path, since: dt.datetime) -> int:
             "WHERE e.exception_type = 'crm_financial_status_stale' AND c.confirmed_at >= ?", [since]).fetchone()[0]
 
 
+def valid_records_reported(warehouse: Path, truth_file: Path) -> int:
+    """Exceptions whose subject is a messy-but-valid record of the ground truth and no fault's:
+    what a reconciliation that mistakes mess for faults would report. Should be 0."""
+    entries = ground_truth.read(truth_file)
+    in_faults = {(r["system"], r["id"]) for e in ground_truth.faults(entries) for r in e["records"]}
+    valid = {(r["system"], r["id"]) for e in ground_truth.valid(entries) for r in e["records"]} - in_faults
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        subjects = con.execute(
+            "SELECT source_system, source_record_id FROM reconciliation.reconciliation_exceptions "
+            "WHERE exception_type <> 'crm_financial_status_stale'").fetchall()
+    return sum(1 for subject in subjects if subject in valid)
+
+
 def _money(amount: float | str | None) -> str:
     try:
         return f"{float(amount):,.2f}"
@@ -224,7 +238,7 @@ def _money(amount: float | str | None) -> str:
 
 
 def print_summary(data: Path, runs: list[RunSummary], stages: dict[str, float],
-                  company: dict[str, str] | None, total_s: float) -> None:
+                  company: dict[str, str] | None, total_s: float, noise: dict[str, int] | None = None) -> None:
     from orchestration.reconciliation_report import project_vars
 
     warehouse = (data / "warehouse.duckdb").resolve()
@@ -249,6 +263,10 @@ def print_summary(data: Path, runs: list[RunSummary], stages: dict[str, float],
     if sent:
         click.echo(f"    {sent} crm_financial_status_stale pushed by this run (HubSpot confirmed): "
                    "the next sync clears them")
+    if noise:
+        reported = valid_records_reported(warehouse, data / "ground_truth.jsonl")
+        click.echo("    messy but valid, served and not faults: " + ", ".join(f"{name} {n:,}" for name, n in noise.items())
+                   + f"; {reported} of them reported")
     failed = [name.rpartition(":")[2] for name in runs[-1].failed_checks] if runs else []
     if failed:
         shown = ", ".join(failed[:2]) + (f" and {len(failed) - 2} more" if len(failed) > 2 else "")
@@ -295,6 +313,9 @@ def run(data_dir: str) -> None:
     click.echo(f"      {sum(summary.counts['harvest'].values()):,} PSA records, "
                f"{summary.counts['stripe']['invoices']:,} invoices, {summary.faults} injected faults "
                f"({summary.seconds:.1f} s)")
+    if summary.noise:
+        click.echo("      messy but valid: " + ", ".join(f"{name} {n:,}" for name, n in summary.noise.items()))
+    noise = summary.noise
 
     started = time.perf_counter()
     process, settings = start_server(data)
@@ -313,7 +334,7 @@ def run(data_dir: str) -> None:
 
         click.echo("[4/5] Three days pass in the firm (concord sandbox advance --days 3) ...")
         started = time.perf_counter()
-        advance(data, 3)
+        noise = advance(data, 3).noise
         os.environ["CONCORD_AS_OF"] = sandbox_clock(settings)
         stages["advance"] = time.perf_counter() - started
 
@@ -325,4 +346,4 @@ def run(data_dir: str) -> None:
         process.terminate()
         process.wait(timeout=10)
     click.echo("Sandbox stopped.")
-    print_summary(data, runs, stages, company, time.perf_counter() - demo_started)
+    print_summary(data, runs, stages, company, time.perf_counter() - demo_started, noise)

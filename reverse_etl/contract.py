@@ -88,7 +88,7 @@ COMPANIES = ObjectSpec(
     model="sync_hubspot__companies",
     key="hubspot_company_id",
     properties=(
-        _number("ar_balance", "AR balance", f"What the client owes now, in the billing currency. {_CONCORD}"),
+        _number("ar_balance", "AR balance", f"What the client owes now, tax included, in the billing currency. {_CONCORD}"),
         _number("ar_overdue_amount", "AR overdue amount", f"The part of the AR balance past due. {_CONCORD}"),
         PropertySpec("ar_oldest_overdue_days", "Oldest overdue (days)", "number", "number",
                      f"Days the oldest overdue invoice is past due; 0 when nothing is overdue. {_CONCORD}",
@@ -99,7 +99,7 @@ COMPANIES = ObjectSpec(
                      f"Date of the latest payment. {_CONCORD}"),
         _number("open_disputes_count", "Open disputes", f"Payment disputes still open. {_CONCORD}"),
         _number("unbilled_wip_amount", "Unbilled WIP", f"Approved billable time not yet invoiced. {_CONCORD}"),
-        _number("lifetime_billed", "Lifetime billed", f"Everything ever invoiced, net of credit notes. {_CONCORD}"),
+        _number("lifetime_billed", "Lifetime billed", f"Everything ever invoiced, net of credit notes, before tax. {_CONCORD}"),
         PropertySpec("financial_status", "Financial status", "enumeration", "select",
                      f"Worst first: collections, in dispute, overdue, good standing. {_CONCORD}",
                      options=tuple((s, s.replace("_", " ").capitalize()) for s in FINANCIAL_STATUSES)),

@@ -9,13 +9,13 @@ orphans it injected.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from sandbox import ground_truth
 from sandbox.stripe_objects import stripe_id
 from sandbox.world.derived import (
     ERP_CLIENT_PARTNER_BASE, ERP_DUPLICATE_PARTNER_BASE, ERP_INVOICE_CONTACT_BASE, HS_COMPANY_BASE,
@@ -158,7 +158,8 @@ def _counts(w: Warehouse, model: str, raw: str) -> tuple[int, int]:
 
 
 def _ground_truth(w: Warehouse) -> list[dict]:
-    return [json.loads(line) for line in Path(w.data_dir, "ground_truth.jsonl").read_text().splitlines() if line]
+    """The faults (not the messy-but-valid entries) of the firm's ground truth."""
+    return ground_truth.faults(ground_truth.read(Path(w.data_dir, "ground_truth.jsonl")))
 
 
 def _true_client(system: str, record_id: str, stripe_clients: dict[str, int]) -> int | None:

@@ -93,8 +93,8 @@ def test_exceptions_follow_the_firm_through_an_advance(tmp_path) -> None:
         # Detection is still exact, but for the two fixes the sandbox's ground truth knows nothing of.
         truth = warehouse.data_dir / "ground_truth.jsonl"
         fixed_keys = {exception_key(before[i]) for i in fixed}
-        entries = [e for e in ground_truth.read(truth) if truth_key(e) not in fixed_keys]
-        assert len(entries) == len(ground_truth.read(truth)) - len(fixed_keys)
+        entries = [e for e in ground_truth.faults(ground_truth.read(truth)) if truth_key(e) not in fixed_keys]
+        assert len(entries) == len(ground_truth.faults(ground_truth.read(truth))) - len(fixed_keys)
         filtered = tmp_path / "ground_truth_without_fixes.jsonl"
         ground_truth.write(filtered, entries)
         scores = score(filtered, list(after.values()))

@@ -91,3 +91,24 @@ def test_the_summary_counts_the_stale_companies_a_push_has_since_sent(built_copy
     assert push("companies", settings=built_copy.settings()).ok
     assert demo.stale_sent_since(warehouse, before) == stale
     assert demo.stale_sent_since(warehouse, dt.datetime.now(dt.timezone.utc)) == 0
+
+
+def test_the_summary_counts_valid_records_reported_as_faults(tmp_path: Path) -> None:
+    from sandbox import ground_truth
+
+    truth = tmp_path / "ground_truth.jsonl"
+    record = {"system": "stripe", "object": "invoice"}
+    ground_truth.write(truth, [
+        {"kind": "fault", "records": [{**record, "id": "in_faulty"}]},
+        {"kind": "valid", "records": [{**record, "id": "in_taxed"}, {**record, "id": "in_faulty"},
+                                      {**record, "id": "in_quiet"}]},
+    ])
+    warehouse = tmp_path / "warehouse.duckdb"
+    import duckdb
+
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE SCHEMA reconciliation")
+        con.execute("CREATE TABLE reconciliation.reconciliation_exceptions AS SELECT * FROM (VALUES "
+                    "('invoice_missing_in_erp', 'stripe', 'in_faulty'), ('invoice_amount_mismatch', 'stripe', 'in_taxed'), "
+                    "('crm_financial_status_stale', 'stripe', 'in_quiet')) AS t(exception_type, source_system, source_record_id)")
+    assert demo.valid_records_reported(warehouse, truth) == 1

@@ -1,7 +1,7 @@
 -- One row per customer: its financial position as the CRM shows it (`sync_hubspot__companies`),
 -- every amount in the customer's billing currency. See DECISIONLOG.md, "CRM sync".
---   ar_balance            what it owes now: the open amount of its receivables (int_receivables),
---                         converted at the as-of date's rate;
+--   ar_balance            what it owes now, tax included: the open amount of its receivables
+--                         (int_receivables), converted at the as-of date's rate;
 --   ar_overdue_amount     the part of it past its due date;
 --   ar_oldest_overdue_days days the oldest overdue invoice is past due (0 when none);
 --   uncollectible_invoices open invoices billing marked uncollectible;
@@ -11,8 +11,8 @@
 --   open_disputes_count   Stripe disputes still open (needs / under response, warnings too);
 --   unbilled_wip_amount   approved, billable, not yet invoiced Harvest time at hours x the
 --                         billable rate, converted at the as-of date's rate;
---   lifetime_billed       every non-void invoice net of credit notes, each converted at its
---                         invoice's conversion date;
+--   lifetime_billed       every non-void invoice net of credit notes, before tax, each converted
+--                         at its invoice's conversion date;
 --   open_data_issues_count the customer's reconciliation exceptions (all but the stale-CRM one).
 with
 

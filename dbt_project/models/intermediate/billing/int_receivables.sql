@@ -15,7 +15,8 @@
 -- Until then what is owed is the invoice total less its credit notes (billing's, or the ERP's
 -- refunds for a ledger-only invoice): billing's amount remaining, which is what the client was
 -- told it owes. An invoice billing marked uncollectible stays owed (written off in billing, still
--- due in law: a collections case). See DECISIONLOG.md, "CRM sync".
+-- due in law: a collections case). What is owed includes tax; what an invoice bills
+-- (`billed_amount`) excludes it. See DECISIONLOG.md, "CRM sync" and "Tax".
 with
 
 invoices as (
@@ -75,6 +76,10 @@ dated as (
         scoped.currency_code,
         case when scoped.is_billing_invoice then scoped.stripe_total else scoped.erp_amount_total end as amount_total,
         case when scoped.is_billing_invoice then scoped.stripe_credit_note_total else scoped.erp_refund_total end as credited_amount,
+        case when scoped.is_billing_invoice then scoped.stripe_subtotal else scoped.erp_amount_untaxed end
+            as amount_excluding_tax,
+        case when scoped.is_billing_invoice then scoped.stripe_credit_note_subtotal else scoped.erp_refund_untaxed end
+            as credited_amount_excluding_tax,
         case
             when scoped.is_billing_invoice then scoped.stripe_finalized_at
             else cast(scoped.erp_accounting_date as timestamp)
@@ -145,8 +150,11 @@ final as (
         -- numerics (document currency)
         amount_total,
         credited_amount,
-        cast(case when voided_at is not null then 0 else amount_total - credited_amount end as decimal(18, 2))
-            as billed_amount,
+        amount_excluding_tax,
+        cast(case
+            when voided_at is not null then 0
+            else amount_excluding_tax - credited_amount_excluding_tax
+        end as decimal(18, 2)) as billed_amount,
         cast(case
             when settled_at is null and amount_total - credited_amount > 0 then amount_total - credited_amount
             else 0

@@ -61,6 +61,7 @@ credit_notes_per_invoice as (
     select
         invoice_id,
         cast(sum(case when status <> 'void' then total else 0 end) as decimal(18, 2)) as credit_note_total,
+        cast(sum(case when status <> 'void' then subtotal else 0 end) as decimal(18, 2)) as credit_note_subtotal,
         count(*) as credit_notes
     from stripe_credit_notes
     group by invoice_id
@@ -72,6 +73,7 @@ refunds_per_invoice as (
     select
         reversed_entry_id as move_id,
         cast(sum(case when state = 'posted' then amount_total else 0 end) as decimal(18, 2)) as refund_total,
+        cast(sum(case when state = 'posted' then amount_untaxed else 0 end) as decimal(18, 2)) as refund_untaxed,
         count(*) as refunds
     from account_moves
     where move_type = 'out_refund' and reversed_entry_id is not null
@@ -130,10 +132,13 @@ joined as (
         stripe_invoices.status as stripe_status,
         stripe_invoices.currency_code as stripe_currency_code,
         stripe_invoices.total as stripe_total,
+        stripe_invoices.subtotal as stripe_subtotal,
+        stripe_invoices.tax as stripe_tax,
         stripe_invoices.amount_due as stripe_amount_due,
         stripe_invoices.amount_paid as stripe_amount_paid,
         stripe_invoices.amount_remaining as stripe_amount_remaining,
         coalesce(credit_notes_per_invoice.credit_note_total, 0) as stripe_credit_note_total,
+        coalesce(credit_notes_per_invoice.credit_note_subtotal, 0) as stripe_credit_note_subtotal,
         stripe_invoices.is_paid_out_of_band as stripe_is_paid_out_of_band,
         stripe_invoices.due_date as stripe_due_date,
         stripe_invoices.created_at as stripe_created_at,
@@ -152,9 +157,12 @@ joined as (
         erp_invoices.payment_state as erp_payment_state,
         erp_invoices.currency_code as erp_currency_code,
         erp_invoices.amount_total as erp_amount_total,
+        erp_invoices.amount_untaxed as erp_amount_untaxed,
+        erp_invoices.amount_tax as erp_amount_tax,
         erp_invoices.amount_residual as erp_amount_residual,
         erp_invoices.amount_total_signed as erp_amount_total_company,
         coalesce(refunds_per_invoice.refund_total, 0) as erp_refund_total,
+        coalesce(refunds_per_invoice.refund_untaxed, 0) as erp_refund_untaxed,
         erp_invoices.invoice_date as erp_invoice_date,
         erp_invoices.invoice_date_due as erp_due_date,
         erp_invoices.accounting_date as erp_accounting_date,
@@ -237,13 +245,19 @@ final as (
         linked.erp_currency_code,
         coalesce(linked.stripe_total, linked.erp_amount_total) as amount_total,
         linked.stripe_total,
+        linked.stripe_subtotal,
+        linked.stripe_tax,
         linked.stripe_amount_due,
         linked.stripe_amount_paid,
         linked.stripe_amount_remaining,
         linked.stripe_credit_note_total,
+        linked.stripe_credit_note_subtotal,
         linked.erp_amount_total,
+        linked.erp_amount_untaxed,
+        linked.erp_amount_tax,
         linked.erp_amount_residual,
         linked.erp_refund_total,
+        linked.erp_refund_untaxed,
         linked.erp_amount_total_company,
         functional_currency.currency_code as functional_currency_code,
 

@@ -1,0 +1,47 @@
+"""After a push, every company's financial properties in HubSpot equal what the vendors' own records
+say (tests/vendor_truth.py: the Stripe and Harvest APIs and the ERP tables), to the cent and the
+day: the whole chain from source record to CRM field, judged by nothing the pipeline built."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from reverse_etl.push import push
+from tests import vendor_truth
+from tests.reverse_etl.conftest import Firm
+
+AMOUNTS = ("ar_balance", "ar_overdue_amount", "lifetime_billed", "unbilled_wip_amount")
+DATES = ("last_invoice_date", "last_payment_date")
+OTHERS = ("ar_oldest_overdue_days", "financial_status", "billing_currency")
+
+
+def crm_as_truth_types(values: dict[str, str | None]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for name in AMOUNTS:
+        out[name] = Decimal(values[name] or "0").quantize(vendor_truth.CENT)
+    for name in DATES:
+        out[name] = dt.date.fromisoformat(values[name]) if values[name] else None
+    out["ar_oldest_overdue_days"] = int(float(values["ar_oldest_overdue_days"] or 0))
+    out["financial_status"] = values["financial_status"]
+    out["billing_currency"] = values["billing_currency"]
+    return out
+
+
+def test_the_crm_shows_what_the_vendors_records_say(firm: Firm) -> None:
+    result = push("companies", settings=firm.settings())
+    assert result.status == "success", result
+    as_of = dt.date.fromisoformat(firm.w.as_of[:10])
+    records = vendor_truth.VendorRecords(firm.w.server.client_settings(), firm.w.data_dir)
+    expected = vendor_truth.expected_company_values(records, vendor_truth.clients(firm.w.data_dir), as_of)
+    crm = firm.crm_values("companies")
+    assert len(expected) > 20 and expected.keys() <= crm.keys()
+    taxed = sum(1 for i in records.invoices if i.get("tax"))
+    assert taxed, "the firm should carry VAT on some invoices"
+    wrong = []
+    for company, truth in sorted(expected.items()):
+        shown = crm_as_truth_types(crm[company])
+        for name in (*AMOUNTS, *DATES, *OTHERS):
+            if shown[name] != truth[name]:
+                wrong.append(f"{company} {name}: CRM {shown[name]!r}, vendors' records {truth[name]!r}")
+    assert not wrong, f"{len(wrong)} wrong values:\n" + "\n".join(wrong[:30])

@@ -1,0 +1,220 @@
+"""What the CRM should show for each client, computed from the vendors' own records: the Stripe
+and Harvest APIs as a connector sees them, the ERP's tables, and the sandbox's knowledge of which
+records belong to which client. Never from the pipeline's models: this is the independent truth
+the pushed CRM values are checked against.
+
+The rules are the DECISIONLOG's ("What a client owes", "Tax", "CRM sync"), restated here in
+plain Python so that a mistake in the SQL cannot hide in both places.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any, Iterator
+
+import requests
+from sqlalchemy import text
+
+from sandbox import erp_schema, store
+from sandbox.world.config import SCALES, WorldConfig, parse_date
+from sandbox.world.derived import (
+    ERP_CLIENT_PARTNER_BASE, ERP_DUPLICATE_PARTNER_BASE, HS_COMPANY_BASE, HS_DUPLICATE_COMPANY_BASE, HV_CLIENT_BASE,
+    HV_DUPLICATE_CLIENT_BASE, derive,
+)
+from sandbox.world.firm import CF_DUPLICATE, DUP_ERP, DUP_HARVEST, DUP_HUBSPOT, DUP_STRIPE, simulate
+
+OPEN_DISPUTES = {"needs_response", "under_review", "warning_needs_response", "warning_under_review"}
+COLLECTIONS_AFTER_DAYS = 90
+CENT = Decimal("0.01")
+
+
+def money(minor: int) -> Decimal:
+    return Decimal(minor) / 100
+
+
+@dataclasses.dataclass
+class ClientRecords:
+    """One real client's ids in each system, as the sandbox made them."""
+
+    hubspot_company_ids: list[str]
+    stripe_customer_ids: list[str]
+    harvest_client_ids: list[int]
+    erp_partner_ids: list[int]
+
+
+def clients(data_dir: Path) -> list[ClientRecords]:
+    """Every client of the sandbox firm, from the firm's own simulation at the sandbox clock."""
+    con = store.connect(data_dir)
+    try:
+        saved = store.get_meta(con, "config")
+        now = store.Clock(con).now_ms // 1000
+    finally:
+        con.close()
+    config = WorldConfig(seed=saved["seed"], scale=SCALES[saved["scale"]], start=parse_date(saved["start"]),
+                         fault_rates=saved["fault_rates"], noise_rates=saved["noise_rates"])
+    world = simulate(config, now)
+    d = derive(world)
+    out = []
+    c = world.clients
+    for i in range(len(c)):
+        duplicate = int(c["fault_dup_system"][i]) if c["fault"][i] == CF_DUPLICATE else -1
+        out.append(ClientRecords(
+            hubspot_company_ids=[str(HS_COMPANY_BASE + i)] + ([str(HS_DUPLICATE_COMPANY_BASE + i)]
+                                                               if duplicate == DUP_HUBSPOT else []),
+            stripe_customer_ids=[d.stripe_customer_id[i]] + ([d.duplicate_stripe_customer_id[i]]
+                                                             if duplicate == DUP_STRIPE else []),
+            harvest_client_ids=[HV_CLIENT_BASE + i] + ([HV_DUPLICATE_CLIENT_BASE + i] if duplicate == DUP_HARVEST else []),
+            erp_partner_ids=[ERP_CLIENT_PARTNER_BASE + i] + ([ERP_DUPLICATE_PARTNER_BASE + i] if duplicate == DUP_ERP else []),
+        ))
+    return out
+
+
+class VendorRecords:
+    """Everything the truth needs, fetched once through the vendor APIs and the ERP tables."""
+
+    def __init__(self, settings: dict[str, str], data_dir: Path):
+        self.stripe = requests.Session()
+        self.stripe.headers["Authorization"] = f"Bearer {settings['SOURCES__STRIPE__API_KEY']}"
+        self.stripe_url = settings["SOURCES__STRIPE__BASE_URL"]
+        self.harvest = requests.Session()
+        self.harvest.headers.update({"Authorization": f"Bearer {settings['SOURCES__HARVEST__ACCESS_TOKEN']}",
+                                     "Harvest-Account-Id": settings["SOURCES__HARVEST__ACCOUNT_ID"]})
+        self.harvest_url = settings["SOURCES__HARVEST__BASE_URL"]
+        self.invoices = list(self._stripe_list("/v1/invoices"))
+        self.credit_notes = list(self._stripe_list("/v1/credit_notes"))
+        self.charges = list(self._stripe_list("/v1/charges"))
+        self.disputes = list(self._stripe_list("/v1/disputes"))
+        self.customers = {c["id"]: c for c in self._stripe_list("/v1/customers")}
+        self.projects = list(self._harvest_list("projects"))
+        self.time_entries = list(self._harvest_list("time_entries"))
+        con = store.connect(data_dir)
+        try:
+            engine = erp_schema.engine_for(store.erp_url(con, data_dir))
+        finally:
+            con.close()
+        try:
+            with engine.connect() as erp:
+                self.erp_moves = [dict(r) for r in erp.execute(text(
+                    "SELECT id, ref, state, move_type, payment_state FROM account_move")).mappings()]
+                self.erp_payments = [dict(r) for r in erp.execute(text(
+                    "SELECT p.id, p.date, p.state, p.partner_id, p.payment_reference FROM account_payment p")).mappings()]
+                self.erp_links = [tuple(r) for r in erp.execute(text(
+                    "SELECT invoice_id, payment_id FROM account_move__account_payment")).all()]
+        finally:
+            engine.dispose()
+
+    def _stripe_list(self, path: str) -> Iterator[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": 100}
+        while True:
+            page = self.stripe.get(f"{self.stripe_url}{path}", params=params, timeout=30).json()
+            yield from page["data"]
+            if not page["has_more"]:
+                return
+            params["starting_after"] = page["data"][-1]["id"]
+
+    def _harvest_list(self, resource: str) -> Iterator[dict[str, Any]]:
+        url: str | None = f"{self.harvest_url}/{resource}?per_page=2000"
+        while url:
+            page = self.harvest.get(url, timeout=60).json()
+            yield from page[resource]
+            url = page["links"]["next"]
+
+
+def _date(epoch: int | None) -> dt.date | None:
+    return None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.timezone.utc).date()
+
+
+def expected_company_values(records: VendorRecords, firm: list[ClientRecords], as_of: dt.date
+                            ) -> dict[str, dict[str, Any]]:
+    """HubSpot company id -> the financial properties it must show (amounts as Decimal, dates
+    as date, None for a cleared property), for every client with a Stripe customer."""
+    credit_notes = defaultdict(list)
+    for note in records.credit_notes:
+        if note["status"] != "void":
+            credit_notes[note["invoice"]].append(note)
+    erp_invoice = {}
+    for move in sorted(records.erp_moves, key=lambda m: m["id"]):
+        if move["move_type"] == "out_invoice" and move["ref"] and move["state"] == "posted":
+            erp_invoice.setdefault(move["ref"], move)
+    paid_in_erp = {ref for ref, move in erp_invoice.items() if move["payment_state"] in ("paid", "in_payment")}
+    linked_numbers = {m["ref"] for m in records.erp_moves for inv, _ in records.erp_links if m["id"] == inv}
+    posted_payments = [p for p in records.erp_payments if p["state"] not in ("draft", "cancel", "canceled", "rejected")]
+    by_customer = defaultdict(list)
+    for invoice in records.invoices:
+        by_customer[invoice["customer"]].append(invoice)
+    charges_of = defaultdict(list)
+    for charge in records.charges:
+        charges_of[charge["customer"]].append(charge)
+    disputes_of = defaultdict(list)
+    charge_customer = {c["id"]: c["customer"] for c in records.charges}
+    for dispute in records.disputes:
+        disputes_of[charge_customer.get(dispute["charge"])].append(dispute)
+    project_client = {p["id"]: p["client"]["id"] for p in records.projects}
+    wip = defaultdict(Decimal)
+    for entry in records.time_entries:
+        if entry["is_closed"] and entry["billable"] and not entry["is_billed"]:
+            value = Decimal(str(entry["hours"])) * Decimal(str(entry["billable_rate"] or 0))
+            wip[project_client[entry["project"]["id"]]] += value
+
+    out: dict[str, dict[str, Any]] = {}
+    for client in firm:
+        customer = next((records.customers[c] for c in client.stripe_customer_ids if c in records.customers), None)
+        if customer is None:
+            continue
+        currency = customer["currency"].upper()
+        balance = overdue = billed = Decimal(0)
+        oldest = 0
+        collections = False
+        issued: list[dt.date] = []
+        paid: list[dt.date] = []
+        for cid in client.stripe_customer_ids:
+            for invoice in by_customer.get(cid, []):
+                if invoice["status"] == "draft":
+                    continue
+                assert invoice["currency"].upper() == currency, "the sandbox bills a client in one currency"
+                notes = credit_notes.get(invoice["id"], [])
+                if invoice["status"] != "void":
+                    issued.append(_date(invoice["status_transitions"]["finalized_at"]))
+                    billed += money(invoice["total_excluding_tax"] - sum(n["total_excluding_tax"] for n in notes))
+                settled = invoice["status"] in ("paid", "void") or invoice["number"] in paid_in_erp
+                owed = money(invoice["total"] - sum(n["total"] for n in notes))
+                if settled or owed <= 0:
+                    continue
+                balance += owed
+                due = _date(invoice["due_date"])
+                if due < as_of:
+                    overdue += owed
+                    oldest = max(oldest, (as_of - due).days)
+                if invoice["status"] == "uncollectible" or (due < as_of and (as_of - due).days > COLLECTIONS_AFTER_DAYS):
+                    collections = True
+            for charge in charges_of.get(cid, []):
+                if charge["status"] == "succeeded" and charge["paid"] and charge["amount"] - charge["amount_refunded"] > 0:
+                    invoice = next((i for i in by_customer[cid] if i["id"] == charge["invoice"]), None)
+                    number = invoice["number"] if invoice else None
+                    if number not in linked_numbers and not any(p["payment_reference"] == number for p in posted_payments):
+                        paid.append(_date(charge["created"]))
+        paid += [p["date"] if isinstance(p["date"], dt.date) else dt.date.fromisoformat(str(p["date"])[:10])
+                 for p in posted_payments if p["partner_id"] in client.erp_partner_ids]
+        in_dispute = any(d["status"] in OPEN_DISPUTES for cid in client.stripe_customer_ids for d in disputes_of.get(cid, []))
+        status = ("collections" if collections else "in_dispute" if in_dispute
+                  else "overdue" if overdue > CENT else "good_standing")
+        values = {
+            "billing_currency": currency,
+            "ar_balance": balance.quantize(CENT),
+            "ar_overdue_amount": overdue.quantize(CENT),
+            "ar_oldest_overdue_days": oldest,
+            "last_invoice_date": max(issued, default=None),
+            "last_payment_date": max(paid, default=None),
+            "lifetime_billed": billed.quantize(CENT),
+            "unbilled_wip_amount": sum((wip[h] for h in client.harvest_client_ids), Decimal(0))
+            .quantize(CENT, rounding=ROUND_HALF_UP),
+            "financial_status": status,
+        }
+        for company in client.hubspot_company_ids:
+            out[company] = values
+    return out
+
