@@ -23,12 +23,13 @@ from typing import Any, Iterator
 import numpy as np
 import orjson
 
+from sandbox.stripe_objects import stripe_id
 from sandbox.world import tax
 from sandbox.world.config import (
     ACTIVATION_SLA_DAYS, CURRENCIES, DAY, ERP_POSTING_SLA_DAYS, ERP_SETUP_SLA_DAYS, NEVER,
 )
 from sandbox.world.derived import (
-    ERP_CLIENT_PARTNER_BASE, ERP_DUPLICATE_PARTNER_BASE, HS_COMPANY_BASE, HS_DEAL_BASE,
+    ERP_CLIENT_PARTNER_BASE, ERP_DUPLICATE_PARTNER_BASE, ERP_INSTALMENT_PAYMENT_BASE, ERP_REFUND_BASE, HS_COMPANY_BASE, HS_DEAL_BASE,
     HS_DUPLICATE_COMPANY_BASE, HV_CLIENT_BASE, HV_DUPLICATE_CLIENT_BASE, HV_ORPHAN_CLIENT_BASE,
     HV_ORPHAN_PROJECT_BASE, HV_PROJECT_BASE, HV_TIME_ENTRY_BASE, Derived,
 )
@@ -60,7 +61,7 @@ class GroundTruth:
     def entries(self) -> list[dict[str, Any]]:
         found = [*self._clients(), *self._engagements(), *self._unbilled(), *self._invoices(), *self._orphans()]
         found.sort(key=lambda e: (e["detectable_at"], e["exception_type"], e["fault_id"]))
-        valid = list(self._taxed())
+        valid = [*self._taxed(), *self._payments()]
         valid.sort(key=lambda e: e["valid_id"])
         return found + valid
 
@@ -303,6 +304,35 @@ class GroundTruth:
             yield self.valid(f"tax:{client}", "tax", client, records, why,
                              treatment=tax.TREATMENTS[treatment], rate_percent=rate)
 
+    def _payments(self) -> Iterator[dict[str, Any]]:
+        """Invoices paid in instalments (from the first one received) and refunds after payment."""
+        w, d, at = self.world, self.d, self.at
+        inv = w.invoices
+        if not len(inv):
+            return
+        received = np.where(d.erp_posted_at[:, None] < NEVER, inv["erp_instalment_at"], NEVER) <= at
+        for i in np.flatnonzero((inv["instalments"] > 0) & (received.any(axis=1) | (inv["stripe_paid_at"] <= at))
+                                ).tolist():
+            records = [record("stripe", "invoice", d.stripe_invoice_id[i], number=d.invoice_number[i])]
+            if d.erp_posted_at[i] <= at:
+                records.append(record("erp", "account_move", i + 1, name=d.erp_move_name[i]))
+            records += [record("erp", "account_payment", ERP_INSTALMENT_PAYMENT_BASE + i * 10 + k,
+                               amount=_money(inv["instalment_amount"][i, k]))
+                        for k in np.flatnonzero(received[i]).tolist()]
+            yield self.valid(f"partial_payment:{i}", "partial_payment", int(inv["client"][i]), records,
+                             f"paid by bank transfer in {int(inv['instalments'][i])} instalments: the ERP shows it "
+                             "partly paid until the last, billing marks it paid out of band once all are in",
+                             instalments=int(inv["instalments"][i]), received=int(received[i].sum()))
+        for i in np.flatnonzero(inv["cn_after_payment"] & (inv["cn_at"] <= at)).tolist():
+            records = [record("stripe", "invoice", d.stripe_invoice_id[i], number=d.invoice_number[i]),
+                       record("stripe", "credit_note", stripe_id("cn", w.seed, "credit_note", i)),
+                       record("stripe", "charge", d.stripe_charge_id[i])]
+            if d.erp_cn_at[i] <= at:
+                records.append(record("erp", "account_move", ERP_REFUND_BASE + i, name=d.erp_refund_name[i]))
+            yield self.valid(f"refund:{i}", "refund", int(inv["client"][i]), records,
+                             "a reduction granted after payment: a credit note refunded on the charge; the invoice "
+                             "stays paid and bills less", refunded=_money(inv["cn_amount"][i]))
+
 
 def faults(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in entries if e.get("kind", "fault") == "fault"]
@@ -317,9 +347,12 @@ def noise_served(entries: list[dict[str, Any]]) -> dict[str, int]:
     served: dict[str, int] = {}
     for entry in valid(entries):
         label = entry["noise"]
+        count = 1
         if label == "tax":
             label = "reverse-charged invoices" if entry["details"]["treatment"] == "reverse_charge" else "taxed invoices"
-        served[label] = served.get(label, 0) + len(entry["records"])
+            count = len(entry["records"])
+        label = {"partial_payment": "invoices paid in instalments", "refund": "refunds after payment"}.get(label, label)
+        served[label] = served.get(label, 0) + count
     return dict(sorted(served.items()))
 
 

@@ -101,7 +101,8 @@ class VendorRecords:
                 self.erp_moves = [dict(r) for r in erp.execute(text(
                     "SELECT id, ref, state, move_type, payment_state FROM account_move")).mappings()]
                 self.erp_payments = [dict(r) for r in erp.execute(text(
-                    "SELECT p.id, p.date, p.state, p.partner_id, p.payment_reference FROM account_payment p")).mappings()]
+                    "SELECT id, date, state, partner_id, payment_reference, payment_type, amount FROM account_payment"
+                )).mappings()]
                 self.erp_links = [tuple(r) for r in erp.execute(text(
                     "SELECT invoice_id, payment_id FROM account_move__account_payment")).all()]
         finally:
@@ -142,7 +143,16 @@ def expected_company_values(records: VendorRecords, firm: list[ClientRecords], a
             erp_invoice.setdefault(move["ref"], move)
     paid_in_erp = {ref for ref, move in erp_invoice.items() if move["payment_state"] in ("paid", "in_payment")}
     linked_numbers = {m["ref"] for m in records.erp_moves for inv, _ in records.erp_links if m["id"] == inv}
-    posted_payments = [p for p in records.erp_payments if p["state"] not in ("draft", "cancel", "canceled", "rejected")]
+    posted_payments = [p for p in records.erp_payments if p["state"] not in ("draft", "cancel", "canceled", "rejected")
+                       and p["payment_type"] == "inbound"]
+    # what the ERP ledger has applied to each invoice number: posted payments reconciled with it
+    move_ref = {m["id"]: m["ref"] for m in records.erp_moves if m["move_type"] == "out_invoice"}
+    payment_amount = {p["id"]: Decimal(str(p["amount"])) for p in posted_payments}
+    ledger_paid = defaultdict(Decimal)
+    for invoice_id, payment_id in records.erp_links:
+        if payment_id in payment_amount and move_ref.get(invoice_id) in erp_invoice \
+                and erp_invoice[move_ref[invoice_id]]["id"] == invoice_id:
+            ledger_paid[move_ref[invoice_id]] += payment_amount[payment_id]
     by_customer = defaultdict(list)
     for invoice in records.invoices:
         by_customer[invoice["customer"]].append(invoice)
@@ -181,7 +191,7 @@ def expected_company_values(records: VendorRecords, firm: list[ClientRecords], a
                     issued.append(_date(invoice["status_transitions"]["finalized_at"]))
                     billed += money(invoice["total_excluding_tax"] - sum(n["total_excluding_tax"] for n in notes))
                 settled = invoice["status"] in ("paid", "void") or invoice["number"] in paid_in_erp
-                owed = money(invoice["total"] - sum(n["total"] for n in notes))
+                owed = money(invoice["total"] - sum(n["total"] for n in notes)) - ledger_paid[invoice["number"]]
                 if settled or owed <= 0:
                     continue
                 balance += owed

@@ -16,7 +16,7 @@ from sandbox.world import names
 from sandbox.world.config import CURRENCIES, DAY, ENTITIES, NEVER, SERVICES
 from sandbox.world.derived import (
     ERP_CLIENT_PARTNER_BASE, ERP_DUPLICATE_PARTNER_BASE, ERP_INVOICE_CONTACT_BASE, ERP_MISC_PARTNER_ID,
-    ERP_REFUND_BASE, HS_DEAL_BASE, Derived,
+    ERP_INSTALMENT_PAYMENT_BASE, ERP_REFUND_BASE, HS_DEAL_BASE, Derived,
 )
 from sandbox.world.firm import CF_DUPLICATE, DUP_ERP, IF_UNAPPLIED, PAID, World
 
@@ -241,7 +241,8 @@ def _ledger(world: World, d: Derived, window: Window, conn: Connection) -> dict[
     if not len(invoices):
         return {"account_move": 0, "account_payment": 0}
     posted, paid, cn, cancel = d.erp_posted_at, d.erp_paid_at, d.erp_cn_at, d.erp_cancel_at
-    rows = np.flatnonzero(window.visible(posted) & window.changed(posted, paid, cn, cancel))
+    instalments = np.where(posted[:, None] < NEVER, invoices["erp_instalment_at"], NEVER)
+    rows = np.flatnonzero(window.visible(posted) & window.changed(posted, paid, cn, cancel, *instalments.T))
     rates = Rates(world)
     end = window.end
     moves, refunds, payments, links = [], [], [], []
@@ -256,12 +257,18 @@ def _ledger(world: World, d: Derived, window: Window, conn: Connection) -> dict[
         erp_untaxed = round(erp_total - erp_tax, 2)
         cn_amount = int(invoices["cn_amount"][i]) / 100
         cn_tax = int(invoices["cn_tax"][i]) / 100
-        paid_amount = (int(invoices["total"][i]) - int(invoices["cn_amount"][i])) / 100
+        after_payment = bool(invoices["cn_after_payment"][i])
+        paid_amount = (int(invoices["total"][i]) - (0 if after_payment else int(invoices["cn_amount"][i]))) / 100
         is_cancelled = cancel[i] <= end
         refund_applied = cn[i] <= end
         payment_posted = paid[i] <= end and invoices["outcome"][i] == PAID
         reconciled = payment_posted and invoices["fault"][i] != IF_UNAPPLIED
-        residual = erp_total - (cn_amount if refund_applied else 0) - (paid_amount if reconciled else 0)
+        received = [(k, int(instalments[i, k]), int(invoices["instalment_amount"][i, k]) / 100)
+                    for k in range(instalments.shape[1]) if instalments[i, k] <= end]
+        if invoices["instalments"][i]:
+            payment_posted = reconciled = False  # paid in instalments, each its own payment
+        residual = erp_total - (cn_amount if refund_applied and not after_payment else 0) \
+            - (paid_amount if reconciled else 0) - sum(amount for _, _, amount in received)
         residual = max(round(residual, 2), 0.0)
         if is_cancelled:
             state, payment_state = "cancel", "not_paid"
@@ -272,7 +279,8 @@ def _ledger(world: World, d: Derived, window: Window, conn: Connection) -> dict[
         else:
             state, payment_state = "posted", "not_paid"
         written = int(window.last(posted[i:i + 1], cn[i:i + 1], cancel[i:i + 1],
-                                  np.array([paid[i] if reconciled else -1]))[0])
+                                  np.array([paid[i] if reconciled else -1]),
+                                  *(instalments[i, k:k + 1] for k in range(instalments.shape[1])))[0])
         engagement = int(invoices["engagement"][i])
         move_id = i + 1
         number = d.invoice_number[i]
@@ -316,6 +324,16 @@ def _ledger(world: World, d: Derived, window: Window, conn: Connection) -> dict[
                 "amount_company_currency_signed": round(paid_amount / rate, 2), **audit(at, at)})
             if reconciled:
                 links.append({"invoice_id": move_id, "payment_id": move_id})
+        for k, at, amount in received:
+            payment_id = ERP_INSTALMENT_PAYMENT_BASE + i * 10 + k
+            payments.append({
+                "id": payment_id, "name": f"{d.erp_payment_name[i]}-{k + 1}", "date": day(at), "move_id": None,
+                "journal_id": _bank_journal(company), "company_id": company, "state": "paid", "amount": amount,
+                "payment_type": "inbound", "partner_type": "customer", "partner_id": partner,
+                "currency_id": CURRENCY_IDS[CURRENCIES[currency]], "memo": f"{number} instalment {k + 1}",
+                "payment_reference": number, "is_reconciled": True, "is_matched": True,
+                "amount_company_currency_signed": round(amount / rate, 2), **audit(at, at)})
+            links.append({"invoice_id": move_id, "payment_id": payment_id})
     upsert(conn, erp.account_move, moves)
     upsert(conn, erp.account_move, refunds)
     upsert(conn, erp.account_payment, payments)

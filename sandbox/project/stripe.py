@@ -142,6 +142,8 @@ class StripeProjection:
         else:
             status = "draft"
         credit = int(inv["cn_amount"][i]) if inv["cn_at"][i] <= at else 0
+        after_payment = bool(inv["cn_after_payment"][i])
+        out_of_band = bool(inv["instalments"][i])
         metadata = {}
         engagement = int(inv["engagement"][i])
         kind = int(inv["kind"][i])
@@ -168,8 +170,10 @@ class StripeProjection:
             paid_at=self.created(paid) if status == "paid" else None,
             voided_at=self.created(voided) if status == "void" else None,
             marked_uncollectible_at=self.created(uncollectible) if uncollectible <= at and status != "paid" else None,
-            pre_payment_credit_notes_amount=credit,
-            charge=d.stripe_charge_id[i] if status == "paid" else None,
+            pre_payment_credit_notes_amount=0 if after_payment else credit,
+            post_payment_credit_notes_amount=credit if after_payment else 0,
+            paid_out_of_band=out_of_band and status == "paid",
+            charge=d.stripe_charge_id[i] if status == "paid" and not out_of_band else None,
             customer_name=name, customer_email=f"accounts@{d.stripe_domain[client]}" if client >= 0 else None,
             description=description, metadata=metadata, billing_reason="manual",
             footer=tax.REVERSE_CHARGE_NOTE if inv["tax_treatment"][i] == tax.REVERSE_CHARGE else None)
@@ -189,9 +193,12 @@ class StripeProjection:
         inv, d = self.w.invoices, self.d
         client = int(inv["client"][i])
         currency = CURRENCIES[int(inv["currency"][i])].lower()
+        after_payment = bool(inv["cn_after_payment"][i])
+        refunded = int(inv["cn_amount"][i]) if after_payment and inv["cn_at"][i] <= at else 0
         return so.charge(
             id=d.stripe_charge_id[i], customer=d.stripe_customer_of_invoice[i],
-            amount=int(inv["total"][i]) - int(inv["cn_amount"][i]), currency=currency,
+            amount=int(inv["total"][i]) - (0 if after_payment else int(inv["cn_amount"][i])),
+            amount_refunded=refunded, currency=currency,
             created=self.created(inv["stripe_paid_at"][i]), invoice=d.stripe_invoice_id[i],
             payment_method_type=None if client >= 0 else "card",
             description=f"Payment for invoice {d.invoice_number[i]}",
@@ -225,11 +232,14 @@ class StripeProjection:
         taxes = self._tax_amounts(i, net, cn_tax)
         line = so.credit_note_line_item(id=so.stripe_id("cnli", self.seed, "credit_note", i), amount=net,
                                         description="Agreed reduction", tax_amounts=taxes)
+        after_payment = bool(inv["cn_after_payment"][i])
         return so.credit_note(
             tax_amounts=taxes,
+            refund=so.stripe_id("re", self.seed, "refund", i) if after_payment else None,
             id=cn_id, invoice=d.stripe_invoice_id[i], customer=d.stripe_customer_of_invoice[i],
             currency=CURRENCIES[int(inv["currency"][i])].lower(), created=self.created(inv["cn_at"][i]),
-            number=f"{d.invoice_number[i]}-CN-01", lines=[line], type="pre_payment",
+            number=f"{d.invoice_number[i]}-CN-01", lines=[line],
+            type="post_payment" if after_payment else "pre_payment",
             reason=CREDIT_REASONS[i % 2], memo="Credit agreed with the client")
 
     # -- the projection ------------------------------------------------------------------------
@@ -299,11 +309,14 @@ class StripeProjection:
                     for order, kind in enumerate(kinds, start=2):
                         emit(ts, order, kind, snapshot)
             paid = int(inv["stripe_paid_at"][i])
-            if paid <= end and (self.in_window(paid) or self.in_window(int(inv["disputed_at"][i]))):
+            refunded = int(inv["cn_at"][i]) if inv["cn_after_payment"][i] else NEVER
+            if paid <= end and not inv["instalments"][i] and (
+                    self.in_window(paid) or self.in_window(int(inv["disputed_at"][i])) or self.in_window(refunded)):
                 charge = self.charge_doc(i, end)
                 docs.append(charge)
                 counts["charges"] += 1
                 emit(paid, 1, "charge.succeeded", self.charge_doc(i, paid))
+                emit(refunded, 1, "charge.refunded", self.charge_doc(i, refunded))
             disputed = int(inv["disputed_at"][i])
             if disputed <= end and paid <= end:
                 steps = ((disputed, "charge.dispute.created"), (int(inv["dispute_review_at"][i]), "charge.dispute.updated"),

@@ -129,12 +129,17 @@ DEFAULT_FAULT_RATES = {
 # must not report. Each kind draws from its own random streams, so its rate never moves a fault.
 NOISE_KINDS = (
     "tax",
+    "partial_payment",
+    "refund",
 )
 
 # Probability per eligible record: `tax` per client of a VAT-registered entity (its invoices
-# carry VAT, or name the reverse charge).
+# carry VAT, or name the reverse charge); `partial_payment` and `refund` per paid invoice with
+# no fault, dispute or earlier credit note (see world/payments.py).
 DEFAULT_NOISE_RATES = {
     "tax": 1.0,
+    "partial_payment": 0.06,
+    "refund": 0.03,
 }
 
 

@@ -40,6 +40,7 @@ ERP_MISC_PARTNER_ID = 999  # "Card sales - unidentified customers"
 ERP_INVOICE_CONTACT_BASE = 200_000
 ERP_DUPLICATE_PARTNER_BASE = 500_000
 ERP_REFUND_BASE = 2_000_000
+ERP_INSTALMENT_PAYMENT_BASE = 10_000_000  # + invoice * 10 + instalment
 OWNER_BASE = 71_000_000
 
 def invoice_prefix(customer_id: str) -> str:

@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from sandbox.world import names, tax
+from sandbox.world import names, payments, tax
 from sandbox.world.config import (
     CURRENCIES, DAY, DEAL_STAGES, ENTITIES, EXPENSE_CATEGORIES, FX_START, NEVER,
     PAYMENT_TERMS_DAYS, ROLES, TASKS, TM_BILLING_SLA_DAYS, TM_INVOICE_DAY, WorldConfig,
@@ -28,7 +28,7 @@ from sandbox.world.table import Table
 # shifts another's.
 S_CLIENTS, S_DEALS, S_TIME, S_EXPENSES, S_BILLING, S_FX, S_ORPHANS, S_STATIC = range(8)
 # Messy-but-valid data draws from streams of its own, one per kind: a noise rate moves no fault.
-S_NOISE_TAX = 20
+S_NOISE_TAX, S_NOISE_PAYMENTS = 20, 21
 
 T_AND_M, FIXED_FEE, RETAINER = 0, 1, 2
 # Invoice kinds
@@ -176,6 +176,7 @@ class FirmSimulator:
     def _month(self, m: int, m0: int, m1: int) -> None:
         seed = self.config.seed
         self._fx(stream(seed, m, S_FX), m0, m1)
+        self.payment_noise = stream(seed, m, S_NOISE_PAYMENTS)
         self._new_clients(stream(seed, m, S_CLIENTS), m, m0, m1, stream(seed, m, S_NOISE_TAX))
         self._new_deals(stream(seed, m, S_DEALS), m, m0, m1)
         self._tm_invoices(stream(seed, m, S_BILLING), m, m0)
@@ -743,6 +744,9 @@ class FirmSimulator:
             missing_project_code=rng.random(n) < 0.05,
             method=rng.integers(0, 2, n),
         ))
+        in_erp = (client >= 0) & (clients["fault"][np.maximum(client, 0)] != CF_MISSING_IN_ERP) if len(clients) \
+            else np.zeros(n, dtype=bool)
+        payments.plan(self.chunks["invoices"][-1], self.payment_noise, self.noise, PAID, IF_NONE, in_erp)
         self._append("invoice_lines", Table(
             invoice=line_descriptions["invoice_local"] + first,
             description=line_descriptions["description"],

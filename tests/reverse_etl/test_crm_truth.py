@@ -36,8 +36,10 @@ def test_the_crm_shows_what_the_vendors_records_say(firm: Firm) -> None:
     expected = vendor_truth.expected_company_values(records, vendor_truth.clients(firm.w.data_dir), as_of)
     crm = firm.crm_values("companies")
     assert len(expected) > 20 and expected.keys() <= crm.keys()
-    taxed = sum(1 for i in records.invoices if i.get("tax"))
-    assert taxed, "the firm should carry VAT on some invoices"
+    # the firm's mess is there to be got wrong: VAT, invoices part paid in the ERP only, refunds
+    assert any(i["tax"] for i in records.invoices)
+    assert any(m["payment_state"] == "partial" for m in records.erp_moves)
+    assert any(c["amount_refunded"] for c in records.charges)
     wrong = []
     for company, truth in sorted(expected.items()):
         shown = crm_as_truth_types(crm[company])

@@ -262,7 +262,41 @@ def check_valid_tax(s: Systems, e: dict) -> None:
                 assert round(move["amount_tax"] * 100) == invoice["tax"]
 
 
-VALID_CHECKS: dict[str, Callable[[Systems, dict], None]] = {"tax": check_valid_tax}
+def check_valid_partial_payment(s: Systems, e: dict) -> None:
+    """Instalments reconciled with the ERP invoice add up to what it is paid; the Stripe invoice
+    is open until the last, then paid out of band with no charge."""
+    invoice = s.stripe(_record(e, "stripe", "invoice")[0]["id"])
+    payments = _record(e, "erp", "account_payment")
+    rows = s.erp_rows("SELECT p.amount FROM account_payment p JOIN account_move__account_payment l "
+                      "ON l.payment_id = p.id JOIN account_move m ON m.id = l.invoice_id "
+                      "WHERE m.ref = :number AND p.payment_type = 'inbound'", number=invoice["number"])
+    assert len(rows) == len(payments) >= 1
+    (move,) = s.erp_rows("SELECT amount_total, amount_residual, payment_state FROM account_move "
+                         "WHERE ref = :number AND move_type = 'out_invoice'", number=invoice["number"])
+    paid = sum(float(r["amount"]) for r in rows)
+    assert float(move["amount_residual"]) == pytest.approx(float(move["amount_total"]) - paid, abs=0.005)
+    assert move["payment_state"] == ("paid" if len(rows) == e["details"]["instalments"] else "partial")
+    assert invoice["charge"] is None
+    assert invoice["status"] == "open" or (invoice["status"] == "paid" and invoice["paid_out_of_band"])
+
+
+def check_valid_refund(s: Systems, e: dict) -> None:
+    """A post-payment credit note refunded on the charge; the invoice stays paid."""
+    invoice = s.stripe(_record(e, "stripe", "invoice")[0]["id"])
+    note = s.stripe(_record(e, "stripe", "credit_note")[0]["id"])
+    charge = s.stripe(_record(e, "stripe", "charge")[0]["id"])
+    assert invoice["status"] == "paid" and invoice["post_payment_credit_notes_amount"] == note["total"]
+    assert note["type"] == "post_payment" and note["refund"] and note["invoice"] == invoice["id"]
+    assert charge["amount_refunded"] == note["total"] < charge["amount"] == invoice["total"]
+    for refund in _record(e, "erp", "account_move"):
+        (move,) = s.erp_rows("SELECT amount_total, move_type, reversed_entry_id FROM account_move WHERE id = :id",
+                             id=int(refund["id"]))
+        assert move["move_type"] == "out_refund" and round(float(move["amount_total"]) * 100) == note["total"]
+
+
+VALID_CHECKS: dict[str, Callable[[Systems, dict], None]] = {
+    "tax": check_valid_tax, "partial_payment": check_valid_partial_payment, "refund": check_valid_refund,
+}
 
 
 def test_every_valid_entry_is_what_it_says(faulty_firm: Path) -> None:

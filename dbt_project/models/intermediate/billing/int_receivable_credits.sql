@@ -1,13 +1,20 @@
--- One row per credit note that reduces what a receivable (`int_receivables`) is owed, with when
--- it was issued: Stripe credit notes (not voided) of billing invoices, and the ERP's posted
--- refunds (`out_refund`) of ledger-only invoices. Their sum per invoice is
--- `int_receivables.credited_amount`; their dates let the AR metrics state balances at any
--- past month end.
+-- One row per credit note or part payment that reduces what a receivable (`int_receivables`) is
+-- owed, with when it was issued or received: Stripe credit notes (not voided) of billing
+-- invoices, the ERP's posted refunds (`out_refund`) of ledger-only invoices, and the payments
+-- the ERP ledger applied to any receivable. Per invoice the credit notes sum to
+-- `int_receivables.credited_amount` and the payments to its `ledger_paid_amount`; their dates let
+-- the AR metrics state balances at any past month end.
 with
 
 receivables as (
 
     select invoice_key, source_system, stripe_invoice_id, erp_move_id from {{ ref('int_receivables') }}
+
+),
+
+payments as (
+
+    select * from {{ ref('payments') }}
 
 ),
 
@@ -51,6 +58,21 @@ credits as (
     where receivables.source_system = 'erp'
       and account_moves.move_type = 'out_refund'
       and account_moves.state = 'posted'
+
+    union all
+
+    select
+        receivables.invoice_key,
+        'erp_payment' as source_system,
+        cast(payments.erp_payment_id as {{ dbt.type_string() }}) as credit_id,
+        cast(payments.erp_payment_date as timestamp) as credited_at,
+        payments.erp_amount as amount
+    from receivables
+    inner join payments
+        on receivables.invoice_key = payments.invoice_key
+    where payments.has_erp
+      and payments.erp_is_applied
+      and payments.erp_state not in ('draft', 'cancel', 'canceled', 'rejected')
 
 )
 

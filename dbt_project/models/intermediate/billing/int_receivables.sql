@@ -13,8 +13,8 @@
 --   `void`         billing voided it (for a ledger-only invoice: the ERP cancelled it),
 --   `paid_in_erp`  the ERP ledger recorded it fully paid (a bank transfer billing never saw).
 -- Until then what is owed is the invoice total less its credit notes (billing's, or the ERP's
--- refunds for a ledger-only invoice): billing's amount remaining, which is what the client was
--- told it owes. An invoice billing marked uncollectible stays owed (written off in billing, still
+-- refunds for a ledger-only invoice) and less the part payments the ERP ledger applied to it (a
+-- client paying in instalments by transfer, which billing marks paid only once all are in). An invoice billing marked uncollectible stays owed (written off in billing, still
 -- due in law: a collections case). What is owed includes tax; what an invoice bills
 -- (`billed_amount`) excludes it. See DECISIONLOG.md, "CRM sync" and "Tax".
 with
@@ -31,12 +31,15 @@ payments as (
 
 ),
 
--- when the ERP recorded each invoice paid: its latest payment applied to it
+-- when the ERP recorded each invoice paid (its latest payment applied to it), and how much of it
+-- the ERP ledger has applied so far
 ledger_payments as (
 
     select
         invoice_key,
-        max(erp_payment_date) as last_erp_payment_date
+        max(erp_payment_date) as last_erp_payment_date,
+        sum(case when erp_state not in ('draft', 'cancel', 'canceled', 'rejected') then erp_amount else 0 end)
+            as ledger_paid_amount
     from payments
     where has_erp
       and erp_is_applied
@@ -76,6 +79,7 @@ dated as (
         scoped.currency_code,
         case when scoped.is_billing_invoice then scoped.stripe_total else scoped.erp_amount_total end as amount_total,
         case when scoped.is_billing_invoice then scoped.stripe_credit_note_total else scoped.erp_refund_total end as credited_amount,
+        coalesce(ledger_payments.ledger_paid_amount, 0) as ledger_paid_amount,
         case when scoped.is_billing_invoice then scoped.stripe_subtotal else scoped.erp_amount_untaxed end
             as amount_excluding_tax,
         case when scoped.is_billing_invoice then scoped.stripe_credit_note_subtotal else scoped.erp_refund_untaxed end
@@ -155,8 +159,10 @@ final as (
             when voided_at is not null then 0
             else amount_excluding_tax - credited_amount_excluding_tax
         end as decimal(18, 2)) as billed_amount,
+        ledger_paid_amount,
         cast(case
-            when settled_at is null and amount_total - credited_amount > 0 then amount_total - credited_amount
+            when settled_at is null and amount_total - credited_amount - ledger_paid_amount > 0
+                then amount_total - credited_amount - ledger_paid_amount
             else 0
         end as decimal(18, 2)) as open_amount,
         case
@@ -166,8 +172,9 @@ final as (
         end as days_past_due,
 
         -- booleans
-        settled_at is null and amount_total - credited_amount > {{ var('amount_tolerance') }} as is_open,
-        settled_at is null and amount_total - credited_amount > {{ var('amount_tolerance') }}
+        settled_at is null and amount_total - credited_amount - ledger_paid_amount > {{ var('amount_tolerance') }}
+            as is_open,
+        settled_at is null and amount_total - credited_amount - ledger_paid_amount > {{ var('amount_tolerance') }}
             and due_date < cast({{ as_of() }} as date) as is_overdue,
         voided_at is not null as is_void,
         settled_at is null and marked_uncollectible_at is not null as is_uncollectible,

@@ -1,0 +1,70 @@
+"""Payments as firms see them, beside the one card or bank-debit payment per invoice.
+
+- `partial_payment`: the client pays by bank transfer in two or three instalments. Finance
+  records each in the ERP as it arrives (the invoice `partial` until the last); billing marks
+  the Stripe invoice paid out of band once the last one is in (no charge).
+- `refund`: some weeks after paying, the client is granted a reduction: a credit note after
+  payment, refunded on the charge (Stripe `post_payment` credit note with a refund, the charge's
+  `amount_refunded`; the ERP posts an `out_refund` reversing the invoice).
+
+Each is drawn per eligible invoice (paid, no injected fault, a client the ERP knows, no dispute
+and no pre-payment credit note) from the month's own payments-noise stream, so the rates move no fault.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sandbox.world import tax
+from sandbox.world.config import DAY, NEVER
+from sandbox.world.table import Table
+
+MAX_INSTALMENTS = 3
+MIN_SPREAD = 10 * DAY  # an invoice paid sooner after it was finalised is paid at once
+
+
+def plan(invoices: Table, rng: np.random.Generator, rates: dict[str, float], paid: int, fault_none: int,
+         client_in_erp: np.ndarray) -> None:
+    """Add the payment-noise columns to a chunk of newly planned invoices, in place."""
+    n = len(invoices)
+    u_partial, u_refund = rng.random(n), rng.random(n)
+    parts = rng.integers(2, MAX_INSTALMENTS + 1, n)
+    spread = np.sort(rng.uniform(0.15, 0.85, (n, MAX_INSTALMENTS)), axis=1)
+    weights = rng.uniform(0.25, 0.6, (n, MAX_INSTALMENTS))
+    erp_lag = (rng.uniform(0.1, 2, (n, MAX_INSTALMENTS)) * DAY).astype(np.int64)
+    refund_share = rng.uniform(0.1, 0.5, n)
+    refund_delay = (rng.uniform(5, 40, n) * DAY).astype(np.int64)
+    refund_erp_lag = (rng.uniform(0.1, 3, n) * DAY).astype(np.int64)
+
+    finalized, paid_at = invoices["finalized_at"], invoices["paid_at"]
+    eligible = ((invoices["outcome"] == paid) & (invoices["fault"] == fault_none) & client_in_erp
+                & (invoices["disputed_at"] >= NEVER) & (invoices["cn_at"] >= NEVER))
+    partial = eligible & (paid_at - finalized >= MIN_SPREAD) & (u_partial < rates["partial_payment"])
+    refund = eligible & ~partial & (u_refund < rates["refund"])
+
+    # instalments: received over the invoice's payment period, the last on the day it is paid
+    slot = np.arange(MAX_INSTALMENTS)[None, :]
+    used = partial[:, None] & (slot < parts[:, None])
+    last = slot == (parts[:, None] - 1)
+    received = finalized[:, None] + (4 * DAY + spread * (paid_at - finalized - 4 * DAY)[:, None]).astype(np.int64)
+    received = np.where(last, paid_at[:, None], received)
+    share = np.where(used, weights, 0.0)
+    share = share / np.maximum(share.sum(axis=1, keepdims=True), 1e-9)
+    total = invoices["total"]
+    amounts = np.floor(share * total[:, None]).astype(np.int64)
+    amounts = np.where(last & used, total[:, None] - np.where(last, 0, amounts).sum(axis=1, keepdims=True), amounts)
+    invoices["instalments"] = np.where(partial, parts, 0)
+    invoices["instalment_amount"] = np.where(used, amounts, 0)
+    invoices["erp_instalment_at"] = np.where(used, received + erp_lag, NEVER)
+    invoices["erp_paid_at"] = np.where(partial, invoices["erp_instalment_at"].max(axis=1, where=used, initial=0),
+                                       invoices["erp_paid_at"])
+
+    # refunds: a credit note after payment, at the invoice's tax rate, refunded on the charge
+    net = np.round(invoices["amount"] * refund_share).astype(np.int64)
+    vat = tax.tax_on(net, invoices["tax_rate_bp"])
+    cn_at = paid_at + refund_delay
+    invoices["cn_after_payment"] = refund
+    invoices["cn_at"] = np.where(refund, cn_at, invoices["cn_at"])
+    invoices["cn_amount"] = np.where(refund, net + vat, invoices["cn_amount"])
+    invoices["cn_tax"] = np.where(refund, vat, invoices["cn_tax"])
+    invoices["erp_cn_at"] = np.where(refund, cn_at + refund_erp_lag, invoices["erp_cn_at"])
