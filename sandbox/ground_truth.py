@@ -61,7 +61,7 @@ class GroundTruth:
     def entries(self) -> list[dict[str, Any]]:
         found = [*self._clients(), *self._engagements(), *self._unbilled(), *self._invoices(), *self._orphans()]
         found.sort(key=lambda e: (e["detectable_at"], e["exception_type"], e["fault_id"]))
-        valid = [*self._taxed(), *self._payments()]
+        valid = [*self._taxed(), *self._payments(), *self._identities()]
         valid.sort(key=lambda e: e["valid_id"])
         return found + valid
 
@@ -333,6 +333,34 @@ class GroundTruth:
                              "a reduction granted after payment: a credit note refunded on the charge; the invoice "
                              "stays paid and bills less", refunded=_money(inv["cn_amount"][i]))
 
+    def _identities(self) -> Iterator[dict[str, Any]]:
+        """Homonyms (both clients' HubSpot companies), second domains and VATs typed loosely."""
+        w, d, at = self.world, self.d, self.at
+        c = w.clients
+        visible = c["created_at"] <= at
+        for i in np.flatnonzero((c["homonym_of"] >= 0) & visible).tolist():
+            j = int(c["homonym_of"][i])
+            records = [record("hubspot", "company", HS_COMPANY_BASE + j, domain=d.domain[j], vat=d.vat[j]),
+                       record("hubspot", "company", HS_COMPANY_BASE + i, domain=d.domain[i], vat=d.vat[i])]
+            yield self.valid(f"homonym:{i}", "homonym", i, records,
+                             "two different clients with the same (or nearly the same) name: other VAT number, "
+                             "other domain; they must not be merged", lender=self.customer(j),
+                             near=bool(c["homonym_near"][i]))
+        for i in np.flatnonzero(c["extra_domain"] & (d.stripe_customer_at <= at)).tolist():
+            records = [record("hubspot", "company", HS_COMPANY_BASE + i, domain=d.domain[i],
+                              additional_domain=d.extra_domain[i]),
+                       record("stripe", "customer", d.stripe_customer_id[i], email_domain=d.extra_domain[i])]
+            yield self.valid(f"extra_domain:{i}", "extra_domain", i, records,
+                             "the client bills from a second domain of its own, listed in HubSpot's additional "
+                             "domains: no attribute mismatch")
+        typed = np.array([h != v for h, v in zip(d.hubspot_vat, d.vat)], dtype=bool)
+        for i in np.flatnonzero((c["vat_format"] > 0) & typed & visible & d.hubspot_vat_shown).tolist():
+            records = [record("hubspot", "company", HS_COMPANY_BASE + i, vat=d.hubspot_vat[i])]
+            if d.erp_partner_at[i] <= at:
+                records.append(record("erp", "res_partner", ERP_CLIENT_PARTNER_BASE + i, vat=d.vat[i]))
+            yield self.valid(f"vat_format:{i}", "vat_format", i, records,
+                             "the same VAT number, typed with spaces or without its country prefix")
+
 
 def faults(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in entries if e.get("kind", "fault") == "fault"]
@@ -351,7 +379,9 @@ def noise_served(entries: list[dict[str, Any]]) -> dict[str, int]:
         if label == "tax":
             label = "reverse-charged invoices" if entry["details"]["treatment"] == "reverse_charge" else "taxed invoices"
             count = len(entry["records"])
-        label = {"partial_payment": "invoices paid in instalments", "refund": "refunds after payment"}.get(label, label)
+        label = {"partial_payment": "invoices paid in instalments", "refund": "refunds after payment",
+                 "homonym": "homonym clients", "extra_domain": "clients with a second domain",
+                 "vat_format": "VAT numbers typed loosely"}.get(label, label)
         served[label] = served.get(label, 0) + count
     return dict(sorted(served.items()))
 

@@ -60,7 +60,6 @@ def _companies(world: World, d: Derived, window: Window, con: sqlite3.Connection
     for i, stamp in zip(rows.tolist(), stamps.tolist()):
         country = clients["country"][i]
         domain = d.domain[i]
-        wrong_vat = d.hubspot_vat[i] != d.vat[i]
         props = {
             "name": d.system_names[i]["hubspot"],
             "website": f"https://www.{domain}",
@@ -74,7 +73,9 @@ def _companies(world: World, d: Derived, window: Window, con: sqlite3.Connection
         }
         if not clients["hs_domain_missing"][i]:
             props["domain"] = domain
-        if clients["hs_vat_present"][i] or wrong_vat:
+        if d.extra_domain[i]:
+            props["hs_additional_domains"] = d.extra_domain[i]
+        if d.hubspot_vat_shown[i]:
             props["vat_number"] = d.hubspot_vat[i]
         if d.hs_erp_ref_at[i] <= window.end:
             props["erp_customer_ref"] = d.erp_ref[i]

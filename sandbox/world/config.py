@@ -131,15 +131,22 @@ NOISE_KINDS = (
     "tax",
     "partial_payment",
     "refund",
+    "homonym",
+    "extra_domain",
+    "vat_format",
 )
 
 # Probability per eligible record: `tax` per client of a VAT-registered entity (its invoices
 # carry VAT, or name the reverse charge); `partial_payment` and `refund` per paid invoice with
-# no fault, dispute or earlier credit note (see world/payments.py).
+# no fault, dispute or earlier credit note (see world/payments.py); `homonym`, `extra_domain` and
+# `vat_format` per new client without a fault (see world/identity.py).
 DEFAULT_NOISE_RATES = {
     "tax": 1.0,
     "partial_payment": 0.06,
     "refund": 0.03,
+    "homonym": 0.04,
+    "extra_domain": 0.05,
+    "vat_format": 0.2,
 }
 
 

@@ -13,7 +13,7 @@ import hashlib
 import numpy as np
 
 from sandbox.stripe_objects import stripe_id
-from sandbox.world import names
+from sandbox.world import identity, names
 from sandbox.world.config import DAY, NEVER
 from sandbox.world.firm import (
     ATTR_COUNTRY, ATTR_DOMAIN, ATTR_VAT, CF_ATTRIBUTE, CF_DUPLICATE, CF_MISSING_IN_ERP, DUP_ERP, DUP_HARVEST, DUP_HUBSPOT, DUP_STRIPE, EF_NO_PROJECT, World,
@@ -72,6 +72,7 @@ class Derived:
     # clients
     system_names: list[dict[str, str]]
     domain: list[str]
+    extra_domain: list[str | None]  # a second domain the client bills from, listed in HubSpot
     vat: list[str]
     first_opened_at: np.ndarray
     first_won_at: np.ndarray
@@ -85,6 +86,7 @@ class Derived:
     erp_ref: list[str]
     # what each system believes, where an attribute fault makes one of them wrong
     hubspot_vat: list[str]
+    hubspot_vat_shown: np.ndarray  # HubSpot holds a VAT number (a wrong one always)
     stripe_country: list[str]
     stripe_domain: list[str]
     # engagements
@@ -118,18 +120,26 @@ def derive(world: World) -> Derived:
 
     system = [names.system_names(b, c, v) for b, c, v in
               zip(clients["base_name"].tolist(), clients["country"].tolist(), clients["variant"].tolist())]
-    domain = [names.domain_for(b, c) for b, c in zip(clients["base_name"].tolist(), clients["country"].tolist())]
+    domain = [names.domain_for(b, c) if h < 0 or near else
+              identity.homonym_domain(b, names.COUNTRIES[c][4][v % 5], names.COUNTRIES[c][2])
+              for b, c, v, h, near in zip(clients["base_name"].tolist(), clients["country"].tolist(),
+                                          clients["variant"].tolist(), clients["homonym_of"].tolist(),
+                                          clients["homonym_near"].tolist())]
+    extra_domain = [identity.extra_domain(b, names.COUNTRIES[c][2]) if extra else None
+                    for b, c, extra in zip(clients["base_name"].tolist(), clients["country"].tolist(),
+                                           clients["extra_domain"].tolist())]
     vat = [names.tax_id(c, t) for c, t in zip(clients["country"].tolist(), clients["tax_number"].tolist())]
 
     attribute = np.where(clients["fault"] == CF_ATTRIBUTE, clients["fault_attr"], -1)
     hubspot_vat, stripe_country, stripe_domain = [], [], []
     for i, (country, wrong) in enumerate(zip(clients["country"].tolist(), clients["fault_value"].tolist())):
-        hubspot_vat.append(names.tax_id(country, wrong) if attribute[i] == ATTR_VAT else vat[i])
+        hubspot_vat.append(identity.typed_vat(names.tax_id(country, wrong) if attribute[i] == ATTR_VAT else vat[i],
+                                              country, int(clients["vat_format"][i])))
         others = [c for c in names.COUNTRY_CODES if c != country]
         stripe_country.append(others[wrong % len(others)] if attribute[i] == ATTR_COUNTRY else country)
         word, _, sector = clients["base_name"][i].partition(" ")
         stripe_domain.append(f"{word.lower()}-{sector.lower().replace(' ', '')}.net"
-                             if attribute[i] == ATTR_DOMAIN else domain[i])
+                             if attribute[i] == ATTR_DOMAIN else extra_domain[i] or domain[i])
 
     first_opened = min_by_group(deals["client"], deals["opened_at"], n_clients) if len(deals) else \
         np.full(n_clients, NEVER, dtype=np.int64)
@@ -188,13 +198,14 @@ def derive(world: World) -> Derived:
     payment_name = _document_names("PBNK", entity, erp_times["erp_paid_at"]) if n_inv else []
 
     return Derived(
-        system_names=system, domain=domain, vat=vat,
+        system_names=system, domain=domain, extra_domain=extra_domain, vat=vat,
         first_opened_at=first_opened, first_won_at=first_won, erp_partner_at=erp_partner_at,
         hs_erp_ref_at=hs_erp_ref_at, stripe_customer_at=stripe_customer_at, harvest_client_at=harvest_client_at,
         duplicate_at=duplicate_at, stripe_customer_id=stripe_customer_id, erp_ref=erp_ref,
         duplicate_stripe_customer_id=[stripe_id("cus", seed, "duplicate", i) for i in range(n_clients)],
         stripe_charge_id=stripe_charge_id,
-        hubspot_vat=hubspot_vat, stripe_country=stripe_country, stripe_domain=stripe_domain,
+        hubspot_vat=hubspot_vat, hubspot_vat_shown=clients["hs_vat_present"] | (attribute == ATTR_VAT),
+        stripe_country=stripe_country, stripe_domain=stripe_domain,
         has_project=has_project, project_archived_at=project_archived_at,
         stripe_invoice_id=stripe_invoice_id, stripe_customer_of_invoice=customer_of_invoice,
         invoice_number=number, erp_move_name=move_name, erp_refund_name=refund_name,

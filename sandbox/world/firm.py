@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from sandbox.world import names, payments, tax
+from sandbox.world import identity, names, payments, tax
 from sandbox.world.config import (
     CURRENCIES, DAY, DEAL_STAGES, ENTITIES, EXPENSE_CATEGORIES, FX_START, NEVER,
     PAYMENT_TERMS_DAYS, ROLES, TASKS, TM_BILLING_SLA_DAYS, TM_INVOICE_DAY, WorldConfig,
@@ -28,7 +28,7 @@ from sandbox.world.table import Table
 # shifts another's.
 S_CLIENTS, S_DEALS, S_TIME, S_EXPENSES, S_BILLING, S_FX, S_ORPHANS, S_STATIC = range(8)
 # Messy-but-valid data draws from streams of its own, one per kind: a noise rate moves no fault.
-S_NOISE_TAX, S_NOISE_PAYMENTS = 20, 21
+S_NOISE_TAX, S_NOISE_PAYMENTS, S_NOISE_IDENTITY = 20, 21, 22
 
 T_AND_M, FIXED_FEE, RETAINER = 0, 1, 2
 # Invoice kinds
@@ -123,6 +123,7 @@ class FirmSimulator:
         self.scale = config.scale
         self.rates = config.fault_rates
         self.noise = config.noise_rates
+        self.lent_names: set[int] = set()  # clients whose name a homonym took
         seed = config.seed
         static = np.random.default_rng([seed, 0, S_STATIC])
         self.name_order = static.permutation(names.NAME_SPACE)
@@ -177,7 +178,8 @@ class FirmSimulator:
         seed = self.config.seed
         self._fx(stream(seed, m, S_FX), m0, m1)
         self.payment_noise = stream(seed, m, S_NOISE_PAYMENTS)
-        self._new_clients(stream(seed, m, S_CLIENTS), m, m0, m1, stream(seed, m, S_NOISE_TAX))
+        self._new_clients(stream(seed, m, S_CLIENTS), m, m0, m1, stream(seed, m, S_NOISE_TAX),
+                          stream(seed, m, S_NOISE_IDENTITY))
         self._new_deals(stream(seed, m, S_DEALS), m, m0, m1)
         self._tm_invoices(stream(seed, m, S_BILLING), m, m0)
         self._time(stream(seed, m, S_TIME), m0, m1)
@@ -206,7 +208,7 @@ class FirmSimulator:
 
     # -- clients ---------------------------------------------------------------------------------
     def _new_clients(self, rng: np.random.Generator, m: int, m0: int, m1: int,
-                     tax_rng: np.random.Generator) -> None:
+                     tax_rng: np.random.Generator, identity_rng: np.random.Generator) -> None:
         n = self.scale.initial_clients if m == 0 else int(rng.poisson(self.scale.new_clients_per_month))
         if n == 0:
             return
@@ -235,6 +237,15 @@ class FirmSimulator:
         archived = (rng.random(n) < 0.04) & (fault == CF_NONE)
         treatment, rate_bp = tax.client_treatment(country, entity, tax_rng.random(n), tax_rng.random(n),
                                                   self.noise["tax"])
+        earlier = self._all("clients")
+        earlier_clean = np.flatnonzero(earlier["fault"] == CF_NONE) if len(earlier) else np.array([], dtype=np.int64)
+        traps: dict[str, np.ndarray] = {}
+        identity.plan(traps, identity_rng, self.noise, first, earlier_clean, self.lent_names, fault == CF_NONE)
+        for k in np.flatnonzero(traps["homonym_of"] >= 0).tolist():
+            target = int(traps["homonym_of"][k])
+            lender = earlier["base_name"][target] if target < first else base[target - first]
+            base[k] = identity.homonym_name(lender, bool(traps["homonym_near"][k]))
+            sector[k] = earlier["sector"][target] if target < first else sector[target - first]
         clients = Table(
             created_at=created.astype(np.int64),
             base_name=np.array(base, dtype=object),
@@ -264,6 +275,7 @@ class FirmSimulator:
             ms_jitter=rng.integers(0, 1000, n),
             tax_treatment=treatment,
             tax_rate_bp=rate_bp,
+            **traps,
         )
         self._append("clients", clients)
         # Contacts: one to four people per client, created over the relationship's first months.

@@ -144,7 +144,7 @@ def test_fault_rates_are_configurable(tmp_path: Path) -> None:
 
 def test_noise_rates_are_configurable_and_move_no_fault(tmp_path: Path) -> None:
     generate(tmp_path / "clean", scale="small", seed=41, as_of=AS_OF, noise_rates=noise_rates(0.0))
-    generate(tmp_path / "messy", scale="small", seed=41, as_of=AS_OF)
+    generate(tmp_path / "messy", scale="small", seed=41, as_of=AS_OF, noise_rates=noise_rates(0.5))
     clean = ground_truth.read(tmp_path / "clean" / "ground_truth.jsonl")
     messy = ground_truth.read(tmp_path / "messy" / "ground_truth.jsonl")
     assert ground_truth.valid(clean) == []

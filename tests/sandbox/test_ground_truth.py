@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from sandbox import erp_schema, ground_truth, store
 from sandbox.lifecycle import advance, generate
-from sandbox.world.config import FAULT_TYPES, NOISE_KINDS, fault_rates
+from sandbox.world.config import FAULT_TYPES, NOISE_KINDS, fault_rates, noise_rates
 
 
 class Systems:
@@ -209,7 +209,8 @@ CHECKS: dict[str, Callable[[Systems, dict], None]] = {
 @pytest.fixture(scope="module")
 def faulty_firm(tmp_path_factory) -> Path:
     data_dir = tmp_path_factory.mktemp("faulty") / "firm"
-    generate(data_dir, scale="small", seed=77, as_of="2026-09-15", fault_rates=fault_rates(0.12))
+    generate(data_dir, scale="small", seed=77, as_of="2026-09-15", fault_rates=fault_rates(0.12),
+             noise_rates=noise_rates(0.3, tax=1.0))
     advance(data_dir, 40)
     return data_dir
 
@@ -294,8 +295,40 @@ def check_valid_refund(s: Systems, e: dict) -> None:
         assert move["move_type"] == "out_refund" and round(float(move["amount_total"]) * 100) == note["total"]
 
 
+def check_valid_homonym(s: Systems, e: dict) -> None:
+    """Two companies, one name (or nearly), and nothing else in common."""
+    first, second = (s.hubspot("companies", r["id"]) for r in e["records"])
+    def base(name: str) -> str:
+        return _norm(name.split()[0])
+    if e["details"]["near"]:
+        assert base(second["name"]) == base(first["name"]) + "s"
+    else:
+        assert base(second["name"]) == base(first["name"])
+    assert e["records"][0]["domain"] != e["records"][1]["domain"]
+    assert e["records"][0]["vat"] != e["records"][1]["vat"]
+    for record, company in zip(e["records"], (first, second)):
+        assert company.get("domain") in (None, record["domain"])
+
+
+def check_valid_extra_domain(s: Systems, e: dict) -> None:
+    company = s.hubspot("companies", _record(e, "hubspot", "company")[0]["id"])
+    customer = s.stripe(_record(e, "stripe", "customer")[0]["id"])
+    extra = _record(e, "hubspot", "company")[0]["additional_domain"]
+    assert company["hs_additional_domains"] == extra != company.get("domain")
+    assert customer["email"].endswith("@" + extra)
+
+
+def check_valid_vat_format(s: Systems, e: dict) -> None:
+    typed = s.hubspot("companies", _record(e, "hubspot", "company")[0]["id"])["vat_number"]
+    for partner in _record(e, "erp", "res_partner"):
+        (row,) = s.erp_rows("SELECT vat FROM res_partner WHERE id = :id", id=int(partner["id"]))
+        compact = typed.replace(" ", "")
+        assert typed != row["vat"] and row["vat"] in (compact, row["vat"][:2] + compact)
+
+
 VALID_CHECKS: dict[str, Callable[[Systems, dict], None]] = {
     "tax": check_valid_tax, "partial_payment": check_valid_partial_payment, "refund": check_valid_refund,
+    "homonym": check_valid_homonym, "extra_domain": check_valid_extra_domain, "vat_format": check_valid_vat_format,
 }
 
 

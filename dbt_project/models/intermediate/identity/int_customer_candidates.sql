@@ -36,6 +36,12 @@ harvest_clients as (
 
 ),
 
+erp_countries as (
+
+    select * from {{ ref('stg_erp__countries') }}
+
+),
+
 hubspot as (
 
     select
@@ -44,10 +50,17 @@ hubspot as (
         company_id as record_id,
         company_name as record_name,
         vat_number as vat,
+        -- HubSpot keeps the country's name (or its code)
+        coalesce(erp_countries.country_code,
+                 case when length(hubspot_companies.country) = 2 then upper(hubspot_companies.country) end)
+            as country_code,
         coalesce(domain, website) as domain_source,
+        additional_domains,
         is_archived,
-        created_at
+        hubspot_companies.created_at
     from hubspot_companies
+    left join erp_countries
+        on lower(hubspot_companies.country) = lower(erp_countries.country_name)
 
 ),
 
@@ -59,10 +72,14 @@ erp as (
         cast(partner_id as {{ dbt.type_string() }}) as record_id,
         partner_name as record_name,
         vat,
+        erp_countries.country_code,
         coalesce(website, email) as domain_source,
+        cast(null as {{ dbt.type_string() }}) as additional_domains,
         not is_active as is_archived,
-        created_at
+        erp_partners.created_at
     from erp_partners
+    left join erp_countries
+        on erp_partners.country_id = erp_countries.country_id
     where is_customer_master
       and parent_id is null
       and partner_id not in (select partner_id from erp_companies where partner_id is not null)
@@ -80,7 +97,9 @@ stripe as (
         customer_id as record_id,
         customer_name as record_name,
         cast(null as {{ dbt.type_string() }}) as vat,
+        address_country_code as country_code,
         email as domain_source,
+        cast(null as {{ dbt.type_string() }}) as additional_domains,
         false as is_archived,
         created_at
     from stripe_customers
@@ -95,7 +114,9 @@ harvest as (
         cast(client_id as {{ dbt.type_string() }}) as record_id,
         client_name as record_name,
         cast(null as {{ dbt.type_string() }}) as vat,
+        cast(null as {{ dbt.type_string() }}) as country_code,
         cast(null as {{ dbt.type_string() }}) as domain_source,
+        cast(null as {{ dbt.type_string() }}) as additional_domains,
         not is_active as is_archived,
         created_at
     from harvest_clients

@@ -8,7 +8,10 @@
 --      vat (0.95): same normalised VAT;
 --      domain (0.90): same domain, unless both records carry VATs that differ;
 --      name (0.80): same normalised name, unless both carry VATs that differ or both carry
---        domains that differ.
+--        domains that differ; and never on an ambiguous name: one that records of two or more
+--        VATs, or HubSpot and ERP records of two or more domains, carry (homonyms: different
+--        companies of the same name, whose PSA clients carry nothing but the name).
+--    A HubSpot company's additional domains (`hs_additional_domains`) are domains of it too.
 --    A VAT, domain or name shared by more than `identity_max_key_group` records identifies
 --    nobody and matches nothing.
 -- 3. Manual overrides (`customer_overrides` seed) win: `split` drops every automatic edge of
@@ -62,8 +65,9 @@ records as (
         candidates.is_archived,
         candidates.created_at,
         {{ concord.normalize_company_name('candidates.record_name') }} as name_normalized,
-        {{ concord.normalize_vat('candidates.vat') }} as vat_normalized,
-        {{ concord.extract_domain('candidates.domain_source') }} as domain
+        {{ concord.normalize_vat('candidates.vat', 'candidates.country_code') }} as vat_normalized,
+        {{ concord.extract_domain('candidates.domain_source') }} as domain,
+        candidates.additional_domains
     from candidates
 
 ),
@@ -76,6 +80,28 @@ match_attributes as (
     from records
     left join free_email_domains
         on records.domain = free_email_domains.domain
+
+),
+
+additional_domains as (
+    {% for position in range(1, 6) %}
+    select record_key, {{ concord.extract_domain(dbt.split_part('additional_domains', "';'", position)) }} as additional_domain
+    from match_attributes
+    where additional_domains is not null
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
+
+),
+
+-- a name two legal entities (two VATs) or two companies (two domains in the CRM or the ERP) bear
+ambiguous_names as (
+
+    select name_normalized
+    from match_attributes
+    where name_normalized is not null
+    group by name_normalized
+    having count(distinct vat_normalized) > 1
+        or count(distinct case when system in ('hubspot', 'erp') then match_domain end) > 1
 
 ),
 
@@ -93,9 +119,16 @@ attribute_keys as (
 
     union all
 
+    select record_key, 'domain', additional_domain
+    from additional_domains
+    where additional_domain is not null
+
+    union all
+
     select record_key, 'name', name_normalized
     from match_attributes
     where name_normalized is not null and length(name_normalized) >= 3
+      and name_normalized not in (select name_normalized from ambiguous_names)
 
 ),
 

@@ -108,6 +108,7 @@ joined as (
         -- owned by HubSpot
         hubspot_companies.company_name as customer_name,
         coalesce(hubspot_companies.domain, hubspot_records.domain) as domain,
+        hubspot_companies.additional_domains as hubspot_additional_domains,
         hubspot_companies.lifecycle_stage,
         hubspot_companies.industry,
         hubspot_companies.country as hubspot_country,

@@ -2,11 +2,13 @@
 -- system that owns the field (DESIGN.md). One exception per attribute, on the record holding
 -- the wrong value, owned by the system whose value is right:
 --   vat      HubSpot `vat_number` vs the ERP partner's VAT (the ERP owns it), both present and
---            different once normalised; subject the HubSpot company;
+--            different once normalised (a European number typed without its country prefix
+--            takes the customer's country); subject the HubSpot company;
 --   country  the Stripe customer's address country vs the ERP partner's country (the ERP owns
 --            it), both present; subject the Stripe customer;
 --   domain   the Stripe customer's e-mail domain vs the HubSpot company's domain (HubSpot owns
---            it), both present and neither a free-mail domain; subject the Stripe customer.
+--            it), both present, neither a free-mail domain, and the e-mail domain not one of the
+--            company's additional domains either; subject the Stripe customer.
 -- Amount at risk 0 (a data-quality finding), in the customer's billing currency.
 with
 
@@ -38,8 +40,10 @@ compared as (
         reconciliation_customers.billing_currency_code,
         customers.hubspot_vat_number,
         customers.vat_number as erp_vat_number,
-        {{ concord.normalize_vat('customers.hubspot_vat_number') }} as hubspot_vat,
-        {{ concord.normalize_vat('customers.vat_number') }} as erp_vat,
+        {{ concord.normalize_vat('customers.hubspot_vat_number', 'customers.country_code') }} as hubspot_vat,
+        {{ concord.normalize_vat('customers.vat_number', 'customers.country_code') }} as erp_vat,
+        ';' || {{ concord.regexp_replace_all('lower(customers.hubspot_additional_domains)', ' ', '') }} || ';'
+            as hubspot_additional_domains,
         customers.country_code as erp_country_code,
         customers.stripe_country_code,
         {{ concord.extract_domain('customers.domain') }} as hubspot_domain,
@@ -106,6 +110,7 @@ mismatches as (
     where hubspot_domain is not null
       and stripe_domain is not null
       and hubspot_domain <> stripe_domain
+      and coalesce(hubspot_additional_domains, '') not like '%;' || stripe_domain || ';%'
       and not exists (
           select 1 from free_email_domains
           where free_email_domains.domain in (compared.hubspot_domain, compared.stripe_domain)

@@ -17,6 +17,8 @@ renamed as (
         -- strings
         nullif(trim(name), '') as company_name,
         lower(nullif(trim(domain), '')) as domain,
+        lower(nullif(trim({{ concord.column_or_null(source('hubspot', 'companies'), 'hs_additional_domains',
+                                                    dbt.type_string()) }}), '')) as additional_domains,
         nullif(trim(website), '') as website,
         nullif(trim(vat_number), '') as vat_number,
         nullif(trim(country), '') as country,
