@@ -61,7 +61,7 @@ class GroundTruth:
     def entries(self) -> list[dict[str, Any]]:
         found = [*self._clients(), *self._engagements(), *self._unbilled(), *self._invoices(), *self._orphans()]
         found.sort(key=lambda e: (e["detectable_at"], e["exception_type"], e["fault_id"]))
-        valid = [*self._taxed(), *self._payments(), *self._identities()]
+        valid = [*self._taxed(), *self._payments(), *self._identities(), *self._harvest_marks()]
         valid.sort(key=lambda e: e["valid_id"])
         return found + valid
 
@@ -361,6 +361,27 @@ class GroundTruth:
             yield self.valid(f"vat_format:{i}", "vat_format", i, records,
                              "the same VAT number, typed with spaces or without its country prefix")
 
+    def _harvest_marks(self) -> Iterator[dict[str, Any]]:
+        """Project months whose time a project manager marked invoiced by hand in Harvest; where the
+        mark covers a week the invoice left off, the month is a fault as well."""
+        w, at = self.world, self.at
+        t = w.time_entries
+        rows = np.flatnonzero(t["marked_at"] <= at) if len(t) else np.array([], dtype=np.int64)
+        if not len(rows):
+            return
+        month = t["spent_day"][rows].astype("datetime64[D]").astype("datetime64[M]")
+        keys = t["engagement"][rows] * 100_000 + month.astype(np.int64)
+        for key in np.unique(keys).tolist():
+            group = rows[keys == key]
+            eng, month_index = divmod(key, 100_000)
+            wrong = int((t["billed_at"][group] > at).sum())
+            label = str(np.datetime64(month_index, "M"))
+            yield self.valid(f"harvest_marking:{eng}:{label}", "harvest_marking", int(w.engagements["client"][eng]),
+                             [record("harvest", "project", HV_PROJECT_BASE + eng)],
+                             "time marked invoiced by hand in Harvest, where invoicing is off: the mark is no "
+                             "evidence of billing, the Stripe invoice is", billing_month=label,
+                             marked_entries=len(group), marked_but_not_invoiced=wrong)
+
 
 def faults(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in entries if e.get("kind", "fault") == "fault"]
@@ -381,7 +402,8 @@ def noise_served(entries: list[dict[str, Any]]) -> dict[str, int]:
             count = len(entry["records"])
         label = {"partial_payment": "invoices paid in instalments", "refund": "refunds after payment",
                  "homonym": "homonym clients", "extra_domain": "clients with a second domain",
-                 "vat_format": "VAT numbers typed loosely"}.get(label, label)
+                 "vat_format": "VAT numbers typed loosely",
+                 "harvest_marking": "project months marked invoiced by hand in Harvest"}.get(label, label)
         served[label] = served.get(label, 0) + count
     return dict(sorted(served.items()))
 

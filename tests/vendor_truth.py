@@ -125,6 +125,35 @@ class VendorRecords:
             url = page["links"]["next"]
 
 
+def unbilled_time(records: VendorRecords) -> dict[int, Decimal]:
+    """Harvest client id -> approved billable time (hours x rate) that no finalised, non-void
+    Stripe invoice billed: per project and month, the time lines carrying the project's code and
+    a period starting in that month are subtracted, never below 0. Harvest's `is_billed` is a
+    hand-set mark and plays no part."""
+    approved: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    client_of: dict[str, int] = {}
+    for project in records.projects:
+        client_of[project["code"]] = project["client"]["id"]
+    code_of = {p["id"]: p["code"] for p in records.projects}
+    for entry in records.time_entries:
+        if entry["is_closed"] and entry["billable"]:
+            value = (Decimal(str(entry["hours"])) * Decimal(str(entry["billable_rate"] or 0))).quantize(CENT)
+            approved[(code_of[entry["project"]["id"]], entry["spent_date"][:7])] += value
+    billed: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for invoice in records.invoices:
+        if invoice["status"] in ("draft", "void"):
+            continue
+        assert not invoice["lines"]["has_more"], "a T&M invoice has a line per consultant, fewer than ten"
+        for line in invoice["lines"]["data"]:
+            if (line["metadata"] or {}).get("kind") == "time":
+                month = _date(line["period"]["start"]).isoformat()[:7]
+                billed[(line["metadata"]["project_code"], month)] += money(line["amount"])
+    out: dict[int, Decimal] = defaultdict(Decimal)
+    for key, value in approved.items():
+        out[client_of[key[0]]] += max(value - billed.get(key, Decimal(0)), Decimal(0))
+    return out
+
+
 def _date(epoch: int | None) -> dt.date | None:
     return None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.timezone.utc).date()
 
@@ -163,12 +192,7 @@ def expected_company_values(records: VendorRecords, firm: list[ClientRecords], a
     charge_customer = {c["id"]: c["customer"] for c in records.charges}
     for dispute in records.disputes:
         disputes_of[charge_customer.get(dispute["charge"])].append(dispute)
-    project_client = {p["id"]: p["client"]["id"] for p in records.projects}
-    wip = defaultdict(Decimal)
-    for entry in records.time_entries:
-        if entry["is_closed"] and entry["billable"] and not entry["is_billed"]:
-            value = Decimal(str(entry["hours"])) * Decimal(str(entry["billable_rate"] or 0))
-            wip[project_client[entry["project"]["id"]]] += value
+    wip = unbilled_time(records)
 
     out: dict[str, dict[str, Any]] = {}
     for client in firm:

@@ -157,16 +157,18 @@ def _time_entries(world: World, d: Derived, window: Window, con: sqlite3.Connect
     entries = world.time_entries
     if not len(entries):
         return 0
-    created, approved, billed = entries["created_at"], entries["approved_at"], entries["billed_at"]
-    rows = np.flatnonzero(window.visible(created) & window.changed(created, approved, billed))
+    # Harvest's invoicing is off (the firm invoices in Stripe): an entry is `is_billed` only where
+    # someone marked it invoiced by hand
+    created, approved, marked = entries["created_at"], entries["approved_at"], entries["marked_at"]
+    rows = np.flatnonzero(window.visible(created) & window.changed(created, approved, marked))
     if not len(rows):
         return 0
     end = window.end
     e = entries.take(rows)
     is_closed = e["approved_at"] <= end
-    is_billed = e["billed_at"] <= end
+    is_billed = e["marked_at"] <= end
     locked_reason = np.where(is_billed, LOCKED_INVOICED, np.where(is_closed, LOCKED_APPROVED, None))
-    updated = window.stamp_s(window.last(e["created_at"], e["approved_at"], e["billed_at"]))
+    updated = window.stamp_s(window.last(e["created_at"], e["approved_at"], e["marked_at"]))
     engagement = e["engagement"]
     client = world.engagements["client"][engagement]
     columns = (

@@ -118,6 +118,7 @@ class StripeProjection:
         period_end = int(inv["period_end_day"][i]) * DAY + DAY - 1
         created = self.created(inv["created_at"][i])
         lines = []
+        engagement = int(inv["engagement"][i])
         for line in self.lines_of.get(i, []):
             key = (self.seed, "line", line)
             amount = int(w.invoice_lines["amount"][line])
@@ -126,6 +127,9 @@ class StripeProjection:
                 amount=amount, currency=currency,
                 description=w.invoice_lines["description"][line], period_start=period_start,
                 period_end=period_end, price_created=created,
+                metadata={"project_code": Derived.so_name(engagement),
+                          "kind": "time" if w.invoice_lines["is_time"][line] else "fee_or_expenses"}
+                if engagement >= 0 else None,
                 tax_amounts=self._tax_amounts(i, amount, int(w.invoice_lines["tax"][line]))))
         finalized = int(inv["finalized_at"][i])
         paid = int(inv["stripe_paid_at"][i])
@@ -145,7 +149,6 @@ class StripeProjection:
         after_payment = bool(inv["cn_after_payment"][i])
         out_of_band = bool(inv["instalments"][i])
         metadata = {}
-        engagement = int(inv["engagement"][i])
         kind = int(inv["kind"][i])
         if engagement >= 0:
             if not inv["missing_project_code"][i]:

@@ -134,12 +134,14 @@ NOISE_KINDS = (
     "homonym",
     "extra_domain",
     "vat_format",
+    "harvest_marking",
 )
 
 # Probability per eligible record: `tax` per client of a VAT-registered entity (its invoices
 # carry VAT, or name the reverse charge); `partial_payment` and `refund` per paid invoice with
 # no fault, dispute or earlier credit note (see world/payments.py); `homonym`, `extra_domain` and
-# `vat_format` per new client without a fault (see world/identity.py).
+# `vat_format` per new client without a fault (see world/identity.py); `harvest_marking` per T&M
+# engagement whose project manager marks time invoiced in Harvest by hand.
 DEFAULT_NOISE_RATES = {
     "tax": 1.0,
     "partial_payment": 0.06,
@@ -147,6 +149,7 @@ DEFAULT_NOISE_RATES = {
     "homonym": 0.04,
     "extra_domain": 0.05,
     "vat_format": 0.2,
+    "harvest_marking": 0.3,
 }
 
 

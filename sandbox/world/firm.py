@@ -28,7 +28,7 @@ from sandbox.world.table import Table
 # shifts another's.
 S_CLIENTS, S_DEALS, S_TIME, S_EXPENSES, S_BILLING, S_FX, S_ORPHANS, S_STATIC = range(8)
 # Messy-but-valid data draws from streams of its own, one per kind: a noise rate moves no fault.
-S_NOISE_TAX, S_NOISE_PAYMENTS, S_NOISE_IDENTITY = 20, 21, 22
+S_NOISE_TAX, S_NOISE_PAYMENTS, S_NOISE_IDENTITY, S_NOISE_HARVEST = 20, 21, 22, 23
 
 T_AND_M, FIXED_FEE, RETAINER = 0, 1, 2
 # Invoice kinds
@@ -178,6 +178,7 @@ class FirmSimulator:
         seed = self.config.seed
         self._fx(stream(seed, m, S_FX), m0, m1)
         self.payment_noise = stream(seed, m, S_NOISE_PAYMENTS)
+        self.harvest_noise = stream(seed, m, S_NOISE_HARVEST)
         self._new_clients(stream(seed, m, S_CLIENTS), m, m0, m1, stream(seed, m, S_NOISE_TAX),
                           stream(seed, m, S_NOISE_IDENTITY))
         self._new_deals(stream(seed, m, S_DEALS), m, m0, m1)
@@ -415,6 +416,8 @@ class FirmSimulator:
             project_created_at=close + uniform_seconds(rng, 1, 10, n),
             project_archive_lag=uniform_seconds(rng, 14, 60, n),
             fault=fault,
+            marks_by_hand=(deals["kind"][won_local] == T_AND_M)
+            & (self.harvest_noise.random(n) < self.noise["harvest_marking"]),
         ))
         # Members of won deals become the engagement's team.
         local_to_global = np.full(len(deals), -1)
@@ -523,6 +526,7 @@ class FirmSimulator:
             created_at=created_at,
             approved_at=approved_at,
             billed_at=np.full(n, NEVER, dtype=np.int64),
+            marked_at=np.full(n, NEVER, dtype=np.int64),  # marked invoiced by hand in Harvest
             invoice=np.full(n, -1, dtype=np.int64),
             note=rng.integers(0, 12, n),
         ))
@@ -600,7 +604,7 @@ class FirmSimulator:
         if n == 0:
             return
         # Lines: one per consultant (hours × rate), one for billable expenses.
-        line_inv, line_desc, line_qty, line_unit, line_amount = [], [], [], [], []
+        line_inv, line_desc, line_qty, line_unit, line_amount, line_time = [], [], [], [], [], []
         totals = np.zeros(n, dtype=np.int64)
         pos = {e: i for i, e in enumerate(invoice_engs.tolist())}
         key_user = entries["user"][billed]
@@ -621,6 +625,7 @@ class FirmSimulator:
                 name = f"{self.users['first_name'][u]} {self.users['last_name'][u]}"
                 line_desc.append(f"Consulting services: {name}, {hours:g} h @ {rate:g}")
                 line_qty.append(hours)
+                line_time.append(True)
                 line_unit.append(round(rate * 100))
                 line_amount.append(amount)
                 totals[i] += amount
@@ -631,12 +636,14 @@ class FirmSimulator:
             line_inv.append(i)
             line_desc.append(f"Reimbursable expenses ({len(rows)} items)")
             line_qty.append(1.0)
+            line_time.append(False)
             line_unit.append(amount)
             line_amount.append(amount)
             totals[i] += amount
         client = engagements["client"][invoice_engs]
         currency = engagements["currency"][invoice_engs]
         lines = Table(invoice_local=np.array(line_inv), description=np.array(line_desc, dtype=object),
+                      is_time=np.array(line_time, dtype=bool),
                       quantity=np.array(line_qty), unit_amount=np.array(line_unit, dtype=np.int64),
                       amount=np.array(line_amount, dtype=np.int64))
         first_invoice = self._invoices(
@@ -648,6 +655,7 @@ class FirmSimulator:
         entry_invoice = np.array([pos[int(e)] for e in entries["engagement"][billed]], dtype=np.int64)
         entries["billed_at"][billed] = finalized[entry_invoice]
         entries["invoice"][billed] = first_invoice + entry_invoice
+        self._marks_by_hand(entries, billed, entry_invoice, invoice_engs, finalized, fault_rows, pos)
         if len(exp_rows):
             exp_invoice = np.array([pos[int(e)] for e in expenses["engagement"][exp_rows]], dtype=np.int64)
             expenses["billed_at"][exp_rows] = finalized[exp_invoice]
@@ -660,6 +668,24 @@ class FirmSimulator:
                 entries=entry_ids, amount=np.array([amount]),
                 visible_at=np.array([m0 + TM_BILLING_SLA_DAYS * DAY]),
             ))
+
+    def _marks_by_hand(self, entries: Table, billed: np.ndarray, entry_invoice: np.ndarray, invoice_engs: np.ndarray,
+                       finalized: np.ndarray, fault_rows: list, pos: dict[int, int]) -> None:
+        """A project manager in the habit marks the month's entries invoiced in Harvest a few days
+        after the Stripe invoice; some months they forget, and some mark the whole month, the
+        week left off the invoice too (the habit is the `harvest_marking` noise)."""
+        rng = self.harvest_noise
+        n = len(invoice_engs)
+        forgets, wrong = rng.random(n) < 0.2, rng.random(n) < 0.5
+        marked_at = finalized + (rng.uniform(1, 5, n) * DAY).astype(np.int64)
+        habit = self._all("engagements")["marks_by_hand"][invoice_engs] & ~forgets
+        rows = billed[habit[entry_invoice]]
+        entries["marked_at"][rows] = marked_at[entry_invoice[habit[entry_invoice]]]
+        first_entry = self.n["time_entries"] - len(entries)
+        for e, _, fault_entries, _ in fault_rows:
+            i = pos.get(int(e))
+            if i is not None and habit[i] and wrong[i]:
+                entries["marked_at"][fault_entries - first_entry] = marked_at[i]
 
     def _invoices(self, rng: np.random.Generator, engagement: np.ndarray, client: np.ndarray, orphan: np.ndarray,
                   currency: np.ndarray, kind: np.ndarray, label: np.ndarray, issue_day: np.ndarray,
@@ -682,6 +708,9 @@ class FirmSimulator:
         due = finalized + PAYMENT_TERMS_DAYS * DAY
         draw = rng.random(n)
         outcome = np.select([draw < 0.015, draw < 0.045], [VOIDED, UNCOLLECTIBLE], PAID)
+        # a monthly T&M invoice is corrected with a credit note, never voided (a void would leave
+        # the month's time unbilled until a new invoice)
+        outcome = np.where((kind == TM_MONTHLY) & (outcome == VOIDED), PAID, outcome)
         timing = rng.random(n)
         paid_at = np.select(
             [timing < 0.62, timing < 0.9],
@@ -766,6 +795,7 @@ class FirmSimulator:
             unit_amount=line_descriptions["unit_amount"],
             amount=line_descriptions["amount"],
             tax=line_tax,
+            is_time=line_descriptions["is_time"],
         ))
         return first
 
@@ -782,7 +812,8 @@ class FirmSimulator:
                 descriptions.append("Strategy workshop")
         n = len(kind)
         return Table(invoice_local=np.arange(n), description=np.array(descriptions, dtype=object),
-                     quantity=np.ones(n), unit_amount=amount.astype(np.int64), amount=amount.astype(np.int64))
+                     quantity=np.ones(n), unit_amount=amount.astype(np.int64), amount=amount.astype(np.int64),
+                     is_time=np.zeros(n, dtype=bool))
 
     # -- records nobody can tie to a client -----------------------------------------------------
     def _orphans(self, rng: np.random.Generator, m0: int, m1: int) -> None:

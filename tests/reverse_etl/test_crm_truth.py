@@ -40,6 +40,7 @@ def test_the_crm_shows_what_the_vendors_records_say(firm: Firm) -> None:
     assert any(i["tax"] for i in records.invoices)
     assert any(m["payment_state"] == "partial" for m in records.erp_moves)
     assert any(c["amount_refunded"] for c in records.charges)
+    assert any(e["is_billed"] for e in records.time_entries), "some time is marked invoiced by hand in Harvest"
     wrong = []
     for company, truth in sorted(expected.items()):
         shown = crm_as_truth_types(crm[company])

@@ -326,7 +326,17 @@ def check_valid_vat_format(s: Systems, e: dict) -> None:
         assert typed != row["vat"] and row["vat"] in (compact, row["vat"][:2] + compact)
 
 
+def check_valid_harvest_marking(s: Systems, e: dict) -> None:
+    """Harvest shows the month's marked entries invoiced, though its invoicing is off."""
+    project = int(e["records"][0]["id"])
+    month = e["details"]["billing_month"]
+    (marked,) = s.con.execute("SELECT count(*) FROM hv_time_entries WHERE project_id = ? AND is_billed = 1 "
+                              "AND substr(spent_date, 1, 7) = ?", (project, month)).fetchone()
+    assert marked == e["details"]["marked_entries"] > 0
+
+
 VALID_CHECKS: dict[str, Callable[[Systems, dict], None]] = {
+    "harvest_marking": check_valid_harvest_marking,
     "tax": check_valid_tax, "partial_payment": check_valid_partial_payment, "refund": check_valid_refund,
     "homonym": check_valid_homonym, "extra_domain": check_valid_extra_domain, "vat_format": check_valid_vat_format,
 }

@@ -9,8 +9,9 @@
 --   last_payment_date     the latest payment: a succeeded Stripe charge (net of refunds) or a
 --                         posted ERP payment;
 --   open_disputes_count   Stripe disputes still open (needs / under response, warnings too);
---   unbilled_wip_amount   approved, billable, not yet invoiced Harvest time at hours x the
---                         billable rate, converted at the as-of date's rate;
+--   unbilled_wip_amount   approved, billable Harvest time at hours x the billable rate that no
+--                         Stripe invoice has billed yet (int_unbilled_time, per project and
+--                         month), converted at the as-of date's rate;
 --   lifetime_billed       every non-void invoice net of credit notes, before tax, each converted
 --                         at its invoice's conversion date;
 --   open_data_issues_count the customer's reconciliation exceptions (all but the stale-CRM one).
@@ -36,11 +37,11 @@ payments as (
 
 ),
 
-time_entries as (
+unbilled_time as (
 
-    select * from {{ ref('time_entries') }}
+    select * from {{ ref('int_unbilled_time') }}
     where customer_id is not null
-      and is_approved_unbilled
+      and unbilled_amount > 0
 
 ),
 
@@ -109,13 +110,13 @@ payment_totals as (
 wip_totals as (
 
     select
-        time_entries.customer_id,
-        sum({{ concord.convert_currency('time_entries.billable_value', 'time_entries.currency_code',
+        unbilled_time.customer_id,
+        sum({{ concord.convert_currency('unbilled_time.unbilled_amount', 'unbilled_time.currency_code',
                                         'currencies.billing_currency', as_of()) }}) as unbilled_wip_amount
-    from time_entries
+    from unbilled_time
     inner join currencies
-        on time_entries.customer_id = currencies.customer_id
-    group by time_entries.customer_id
+        on unbilled_time.customer_id = currencies.customer_id
+    group by unbilled_time.customer_id
 
 ),
 

@@ -8,8 +8,8 @@
 -- and the entry counts as ready at its month's end (an entry of a month's last week, approved
 -- the following Monday to Thursday, then counts up to four days more latency).
 -- Invoiced: the finalisation of the billing invoice of the entry's project (Stripe
--- `project_code`, else the ERP invoice origin) whose period covers the day the time was spent,
--- else Harvest's stamp of the invoicing (`updated_at` of a billed entry).
+-- `project_code`, else the ERP invoice origin) whose period covers the day the time was spent
+-- (Harvest's `is_billed` is only a hand-made mark; see DECISIONLOG, "Unbilled time").
 -- Latency and waiting times are in days (to the hour), never negative. The legal entity is the
 -- contract's, else the customer's; `billable_value_functional` is in its currency at the
 -- spent date's rate.
@@ -78,8 +78,7 @@ billing_invoice as (
             on time_entries.project_code = invoices.project_code
         inner join stripe_invoices
             on invoices.stripe_invoice_id = stripe_invoices.invoice_id
-        where time_entries.is_billed
-          and cast(stripe_invoices.period_start_at as date) <= time_entries.spent_date
+        where cast(stripe_invoices.period_start_at as date) <= time_entries.spent_date
           and cast(stripe_invoices.period_end_at as date) >= time_entries.spent_date
     ) as ranked
     where preference = 1
@@ -95,9 +94,7 @@ timed as (
         billing_invoice.invoice_key,
         case when not time_entries.is_billed then time_entries.updated_at end as approved_at,
         cast({{ dbt.dateadd('month', 1, 'time_entries.spent_month') }} as timestamp) as period_closed_at,
-        case
-            when time_entries.is_billed then coalesce(billing_invoice.invoiced_at, time_entries.updated_at)
-        end as invoiced_at
+        billing_invoice.invoiced_at
     from time_entries
     left join contracts
         on time_entries.sale_order_id = contracts.sale_order_id
@@ -151,7 +148,7 @@ select
     end as waiting_days,
 
     -- booleans
-    is_billed as is_invoiced,
+    invoiced_at is not null as is_invoiced,
     ready_at <= {{ as_of() }} as is_ready,
 
     -- dates

@@ -22,9 +22,11 @@ renamed as (
         invoices.id as invoice_id,
         source.invoice_item as invoice_item_id,
         source.subscription as subscription_id,
+        nullif(trim({{ concord.json_extract_text('source.metadata', 'project_code') }}), '') as project_code,
 
         -- strings
         source.type as line_type,
+        nullif(trim({{ concord.json_extract_text('source.metadata', 'kind') }}), '') as line_kind,
         source.description,
         upper(source.currency) as currency_code,
 
