@@ -335,6 +335,10 @@ def test_metrics_have_sane_values(built_firm: Warehouse) -> None:
     assert last_month_open == open_now and last_month_ar == balances_now
 
     # unbilled WIP by month adds up to the CRM's unbilled WIP (in each client's own currency)
-    (wip_metrics,) = w.query("select sum(billable_value) from metrics.invoice_readiness where not is_invoiced")[0]
-    (wip_entries,) = w.query("select sum(billable_value) from core.time_entries where is_approved_unbilled")[0]
-    assert wip_metrics == wip_entries
+    (wip_metrics,) = w.query("select sum(unbilled_wip_amount_reporting) from metrics.legal_entity_monthly_metrics")[0]
+    (wip_projects,) = w.query(
+        "select sum(case when u.currency_code = 'USD' then u.unbilled_amount else round(u.unbilled_amount * fx.rate, 2) end) "
+        "from intermediate.int_unbilled_time u left join intermediate.int_fx_rates fx on fx.from_currency = u.currency_code "
+        "and fx.to_currency = 'USD' and fx.rate_date = cast(cast(? as timestamp) as date)", w.as_of)[0]
+    assert wip_metrics > 0 and abs(wip_metrics - Decimal(str(wip_projects))) <= Decimal("0.01") * w.query(
+        "select count(*) from intermediate.int_unbilled_time where unbilled_amount > 0")[0][0]

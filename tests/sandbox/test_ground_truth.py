@@ -6,6 +6,7 @@ APIs and the ERP database), never the generator's internals.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -131,10 +132,27 @@ def check_won_deal_without_project(s: Systems, e: dict) -> None:
 
 
 def check_approved_time_unbilled(s: Systems, e: dict) -> None:
+    """The week's entries are approved and billable (whatever Harvest's hand-set `is_billed` says),
+    and the project's approved time of the month exceeds what its Stripe time lines billed by
+    exactly their value."""
     entries = [s.harvest("time_entries", r["id"]) for r in _record(e, "harvest", "time_entry")]
     assert entries and all(t is not None for t in entries)
-    assert all(t["is_closed"] == 1 and t["billable"] == 1 and t["is_billed"] == 0 for t in entries)
+    assert all(t["is_closed"] == 1 and t["billable"] == 1 for t in entries)
     assert e["amount_at_risk"] == pytest.approx(sum(t["hours"] * t["billable_rate"] for t in entries), abs=0.01)
+    project = s.harvest("projects", _record(e, "harvest", "project")[0]["id"])
+    month = e["details"]["billing_month"]
+    (approved,) = s.con.execute(
+        "SELECT sum(hours * billable_rate) FROM hv_time_entries WHERE project_id = ? AND is_closed = 1 "
+        "AND billable = 1 AND substr(spent_date, 1, 7) = ?", (project["id"], month)).fetchone()
+    billed = 0
+    for (doc,) in s.con.execute("SELECT l.doc FROM stripe_invoice_lines l JOIN stripe_objects i ON i.id = l.invoice "
+                                "WHERE i.object = 'invoice' AND i.status NOT IN ('draft', 'void')"):
+        line = json.loads(doc)
+        start = dt.datetime.fromtimestamp(line["period"]["start"], dt.timezone.utc).strftime("%Y-%m")
+        if line["metadata"].get("project_code") == project["code"] and line["metadata"].get("kind") == "time" \
+                and start == month:
+            billed += line["amount"] / 100
+    assert e["amount_at_risk"] == pytest.approx(approved - billed, abs=0.01)
 
 
 def _erp_invoice(s: Systems, number: str) -> list[dict[str, Any]]:

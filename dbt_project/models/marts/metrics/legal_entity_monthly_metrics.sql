@@ -7,8 +7,10 @@
 --                        longest days from close to project;
 --   invoice readiness    time invoiced in the month (`invoice_readiness`): entries, hours,
 --                        value, average and longest days from ready to invoiced;
---   unbilled WIP         approved, billable time spent in the month and still not invoiced at
---                        the as-of moment, valued at hours x billable rate (FX of the as-of date);
+--   unbilled WIP         approved, billable time spent in the month that no invoice has billed
+--                        by the as-of moment (`int_unbilled_time`: approved less billed per
+--                        project and month), valued at hours x billable rate (FX of the as-of
+--                        date);
 --   AR and aging         open receivables at the month's close (`receivable_balances`), by
 --                        bucket; the buckets add up to `ar_balance`;
 --   billed and DSO       invoices issued in the month, net of credit notes, not voided (FX of
@@ -137,19 +139,30 @@ readiness_metrics as (
 
 ),
 
+-- each project's legal entity, as invoice readiness assigns it to its approved time
+project_entities as (
+
+    select distinct project_id, legal_entity_id, functional_currency_code
+    from readiness
+
+),
+
 wip_metrics as (
 
     select
-        readiness.legal_entity_id,
-        readiness.spent_month as month,
-        sum(readiness.hours) as unbilled_wip_hours,
-        sum({{ concord.convert_currency('readiness.billable_value', 'readiness.currency_code',
-                                        'readiness.functional_currency_code', as_of()) }}) as unbilled_wip_amount_functional,
-        sum({{ concord.to_reporting_currency('readiness.billable_value', 'readiness.currency_code', as_of()) }})
+        project_entities.legal_entity_id,
+        unbilled.spent_month as month,
+        sum(case when unbilled.approved_hours > unbilled.billed_hours
+                 then unbilled.approved_hours - unbilled.billed_hours else 0 end) as unbilled_wip_hours,
+        sum({{ concord.convert_currency('unbilled.unbilled_amount', 'unbilled.currency_code',
+                                        'project_entities.functional_currency_code', as_of()) }}) as unbilled_wip_amount_functional,
+        sum({{ concord.to_reporting_currency('unbilled.unbilled_amount', 'unbilled.currency_code', as_of()) }})
             as unbilled_wip_amount_reporting
-    from readiness
-    where not readiness.is_invoiced
-    group by readiness.legal_entity_id, readiness.spent_month
+    from {{ ref('int_unbilled_time') }} as unbilled
+    inner join project_entities
+        on unbilled.project_id = project_entities.project_id
+    where unbilled.unbilled_amount > 0
+    group by project_entities.legal_entity_id, unbilled.spent_month
 
 ),
 
