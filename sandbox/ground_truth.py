@@ -61,7 +61,7 @@ class GroundTruth:
     def entries(self) -> list[dict[str, Any]]:
         found = [*self._clients(), *self._engagements(), *self._unbilled(), *self._invoices(), *self._orphans()]
         found.sort(key=lambda e: (e["detectable_at"], e["exception_type"], e["fault_id"]))
-        valid = [*self._taxed(), *self._payments(), *self._identities(), *self._harvest_marks()]
+        valid = [*self._taxed(), *self._payments(), *self._identities(), *self._harvest_marks(), *self._timing()]
         valid.sort(key=lambda e: e["valid_id"])
         return found + valid
 
@@ -382,6 +382,33 @@ class GroundTruth:
                              "evidence of billing, the Stripe invoice is", billing_month=label,
                              marked_entries=len(group), marked_but_not_invoiced=wrong)
 
+    def _timing(self) -> Iterator[dict[str, Any]]:
+        """Invoices the ERP posts (or whose payment it applies) days late but inside the SLA, and
+        the days whose FX rate is off the usual calendar."""
+        w, d, at = self.world, self.d, self.at
+        inv = w.invoices
+        slow = np.flatnonzero(inv["slow_posting"] & (inv["finalized_at"] <= at) & (inv["client"] >= 0)
+                              & (d.erp_posted_at < NEVER)) if len(inv) else np.array([], dtype=np.int64)
+        for i in slow.tolist():
+            records = [record("stripe", "invoice", d.stripe_invoice_id[i], number=d.invoice_number[i])]
+            if d.erp_posted_at[i] <= at:
+                records.append(record("erp", "account_move", i + 1, name=d.erp_move_name[i]))
+            yield self.valid(f"slow_posting:{i}", "slow_posting", int(inv["client"][i]), records,
+                             "posted to the ERP (and its payment applied) days after billing, but inside the "
+                             f"{ERP_POSTING_SLA_DAYS}-day posting SLA",
+                             pending=bool(d.erp_posted_at[i] > at or d.erp_paid_at[i] > at >= inv["stripe_paid_at"][i]))
+        fx = w.fx
+        business = (fx["day"] + 3) % 7 < 5
+        odd = np.flatnonzero((business != fx["published"]) & (fx["day"] * DAY <= at))
+        for r in odd.tolist():
+            day = int(fx["day"][r])
+            label = str(np.datetime64(day, "D"))
+            records = [record("erp", "res_currency_rate", day * 10 + k) for k in (1, 2)] if fx["published"][r] else []
+            yield self.valid(f"fx_calendar:{label}", "fx_calendar", None, records,
+                             "a rate published on a weekend" if fx["published"][r] else
+                             "no rate published on a business day (a bank holiday): documents of the day convert "
+                             "at the last rate before it", day=label)
+
 
 def faults(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in entries if e.get("kind", "fault") == "fault"]
@@ -403,7 +430,9 @@ def noise_served(entries: list[dict[str, Any]]) -> dict[str, int]:
         label = {"partial_payment": "invoices paid in instalments", "refund": "refunds after payment",
                  "homonym": "homonym clients", "extra_domain": "clients with a second domain",
                  "vat_format": "VAT numbers typed loosely",
-                 "harvest_marking": "project months marked invoiced by hand in Harvest"}.get(label, label)
+                 "harvest_marking": "project months marked invoiced by hand in Harvest",
+                 "slow_posting": "invoices posted late within the SLA",
+                 "fx_calendar": "FX days off the business calendar"}.get(label, label)
         served[label] = served.get(label, 0) + count
     return dict(sorted(served.items()))
 

@@ -134,10 +134,11 @@ def _setup(world: World, conn: Connection) -> dict[str, int]:
 
 
 def _rates(world: World, window: Window, conn: Connection) -> int:
-    """Daily rates of GBP and EUR against the root company's USD, on business days."""
+    """Daily rates of GBP and EUR against the root company's USD, on the days they were published
+    (business days, bar the odd holiday; the odd weekend too)."""
     fx = world.fx
     posted = fx["day"] * DAY + 6 * 3600
-    rows = np.flatnonzero(window.changed(posted) & ((fx["day"] + 3) % 7 < 5))
+    rows = np.flatnonzero(window.changed(posted) & fx["published"])
     records = []
     for r in rows.tolist():
         epoch = int(posted[r])

@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from sandbox.world import identity, names, payments, tax
+from sandbox.world import identity, names, payments, slow_posting, tax
 from sandbox.world.config import (
     CURRENCIES, DAY, DEAL_STAGES, ENTITIES, EXPENSE_CATEGORIES, FX_START, NEVER,
     PAYMENT_TERMS_DAYS, ROLES, TASKS, TM_BILLING_SLA_DAYS, TM_INVOICE_DAY, WorldConfig,
@@ -28,7 +28,7 @@ from sandbox.world.table import Table
 # shifts another's.
 S_CLIENTS, S_DEALS, S_TIME, S_EXPENSES, S_BILLING, S_FX, S_ORPHANS, S_STATIC = range(8)
 # Messy-but-valid data draws from streams of its own, one per kind: a noise rate moves no fault.
-S_NOISE_TAX, S_NOISE_PAYMENTS, S_NOISE_IDENTITY, S_NOISE_HARVEST = 20, 21, 22, 23
+S_NOISE_TAX, S_NOISE_PAYMENTS, S_NOISE_IDENTITY, S_NOISE_HARVEST, S_NOISE_TIMING, S_NOISE_FX = 20, 21, 22, 23, 24, 25
 
 T_AND_M, FIXED_FEE, RETAINER = 0, 1, 2
 # Invoice kinds
@@ -179,6 +179,7 @@ class FirmSimulator:
         self._fx(stream(seed, m, S_FX), m0, m1)
         self.payment_noise = stream(seed, m, S_NOISE_PAYMENTS)
         self.harvest_noise = stream(seed, m, S_NOISE_HARVEST)
+        self.timing_noise = stream(seed, m, S_NOISE_TIMING)
         self._new_clients(stream(seed, m, S_CLIENTS), m, m0, m1, stream(seed, m, S_NOISE_TAX),
                           stream(seed, m, S_NOISE_IDENTITY))
         self._new_deals(stream(seed, m, S_DEALS), m, m0, m1)
@@ -197,7 +198,8 @@ class FirmSimulator:
         steps[:, 0] = 0
         backwards = np.cumsum(steps[::-1], axis=0)[::-1]  # walk back from the first simulated day
         path = self.fx_level * np.exp(-backwards)
-        self._append("fx", Table(day=days, **{c: path[:, i] for i, c in enumerate(CURRENCIES)}))
+        self._append("fx", Table(day=days, published=self._published(days, stream(self.config.seed, 0, S_NOISE_FX)),
+                                 **{c: path[:, i] for i, c in enumerate(CURRENCIES)}))
 
     def _fx(self, rng: np.random.Generator, m0: int, m1: int) -> None:
         days = np.arange(m0 // DAY, m1 // DAY)
@@ -205,7 +207,17 @@ class FirmSimulator:
         steps[:, 0] = 0
         path = self.fx_level * np.exp(np.cumsum(steps, axis=0))
         self.fx_level = path[-1]
-        self._append("fx", Table(day=days, **{c: path[:, i] for i, c in enumerate(CURRENCIES)}))
+        noise = stream(self.config.seed, m0 // DAY, S_NOISE_FX)
+        self._append("fx", Table(day=days, published=self._published(days, noise),
+                                 **{c: path[:, i] for i, c in enumerate(CURRENCIES)}))
+
+    def _published(self, days: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Days the ERP has a rate for: business days, but for the odd bank holiday, and the odd
+        weekend on which a rate was published all the same (the `fx_calendar` noise)."""
+        draw = rng.random(len(days))
+        rate = self.noise["fx_calendar"]
+        business = weekday(days) < 5
+        return np.where(business, draw >= rate / 3, draw < rate)
 
     # -- clients ---------------------------------------------------------------------------------
     def _new_clients(self, rng: np.random.Generator, m: int, m0: int, m1: int,
@@ -788,6 +800,7 @@ class FirmSimulator:
         in_erp = (client >= 0) & (clients["fault"][np.maximum(client, 0)] != CF_MISSING_IN_ERP) if len(clients) \
             else np.zeros(n, dtype=bool)
         payments.plan(self.chunks["invoices"][-1], self.payment_noise, self.noise, PAID, IF_NONE, in_erp)
+        slow_posting.plan(self.chunks["invoices"][-1], self.timing_noise, self.noise)
         self._append("invoice_lines", Table(
             invoice=line_descriptions["invoice_local"] + first,
             description=line_descriptions["description"],

@@ -353,7 +353,25 @@ def check_valid_harvest_marking(s: Systems, e: dict) -> None:
     assert marked == e["details"]["marked_entries"] > 0
 
 
+def check_valid_slow_posting(s: Systems, e: dict) -> None:
+    """Posted three to five days after finalisation: late, but inside the five-day SLA."""
+    invoice = s.stripe(_record(e, "stripe", "invoice")[0]["id"])
+    for move in _erp_invoice(s, invoice["number"]):
+        created = move["create_date"] if isinstance(move["create_date"], dt.datetime) \
+            else dt.datetime.fromisoformat(str(move["create_date"]))
+        lag = created.replace(tzinfo=dt.timezone.utc).timestamp() - invoice["status_transitions"]["finalized_at"]
+        assert 3 * 86_400 <= lag < 5 * 86_400
+
+
+def check_valid_fx_calendar(s: Systems, e: dict) -> None:
+    day = dt.date.fromisoformat(e["details"]["day"])
+    rows = s.erp_rows("SELECT id FROM res_currency_rate WHERE name = :day", day=day)
+    weekend = day.weekday() >= 5
+    assert weekend == bool(rows) and (len(rows) == 2 if weekend else True)
+
+
 VALID_CHECKS: dict[str, Callable[[Systems, dict], None]] = {
+    "slow_posting": check_valid_slow_posting, "fx_calendar": check_valid_fx_calendar,
     "harvest_marking": check_valid_harvest_marking,
     "tax": check_valid_tax, "partial_payment": check_valid_partial_payment, "refund": check_valid_refund,
     "homonym": check_valid_homonym, "extra_domain": check_valid_extra_domain, "vat_format": check_valid_vat_format,
