@@ -360,6 +360,11 @@ class GroundTruth:
                 records.append(record("erp", "res_partner", ERP_CLIENT_PARTNER_BASE + i, vat=d.vat[i]))
             yield self.valid(f"vat_format:{i}", "vat_format", i, records,
                              "the same VAT number, typed with spaces or without its country prefix")
+        for i in np.flatnonzero(d.erp_archived_at <= at).tolist():
+            yield self.valid(f"erp_archive:{i}", "erp_archive", i,
+                             [record("erp", "res_partner", ERP_CLIENT_PARTNER_BASE + i, ref=d.erp_ref[i])],
+                             "the ERP partner of a client gone quiet, archived by finance: still the client's "
+                             "customer master, not a missing one")
 
     def _harvest_marks(self) -> Iterator[dict[str, Any]]:
         """Project months whose time a project manager marked invoiced by hand in Harvest; where the
@@ -429,7 +434,7 @@ def noise_served(entries: list[dict[str, Any]]) -> dict[str, int]:
             count = len(entry["records"])
         label = {"partial_payment": "invoices paid in instalments", "refund": "refunds after payment",
                  "homonym": "homonym clients", "extra_domain": "clients with a second domain",
-                 "vat_format": "VAT numbers typed loosely",
+                 "vat_format": "VAT numbers typed loosely", "erp_archive": "ERP partners archived",
                  "harvest_marking": "project months marked invoiced by hand in Harvest",
                  "slow_posting": "invoices posted late within the SLA",
                  "fx_calendar": "FX days off the business calendar"}.get(label, label)

@@ -152,8 +152,11 @@ def _rates(world: World, window: Window, conn: Connection) -> int:
 def _partners(world: World, d: Derived, window: Window, conn: Connection) -> int:
     clients = world.clients
     records = []
-    for i in np.flatnonzero(window.changed(d.erp_partner_at)).tolist():
+    for i in np.flatnonzero(window.visible(d.erp_partner_at)
+                            & window.changed(d.erp_partner_at, d.erp_archived_at)).tolist():
         at = int(d.erp_partner_at[i])
+        archived = d.erp_archived_at[i] <= window.end
+        written = int(d.erp_archived_at[i]) if archived else at
         country = clients["country"][i]
         entity = ENTITIES[int(clients["entity"][i])]
         pid = ERP_CLIENT_PARTNER_BASE + i
@@ -161,8 +164,8 @@ def _partners(world: World, d: Derived, window: Window, conn: Connection) -> int
         city = names.COUNTRIES[country][4][int(clients["variant"][i]) % 5]
         common = {"company_id": entity.erp_company_id, "country_id": COUNTRY_IDS[country], "street": None,
                   "street2": None, "zip": f"{int(clients['tax_number'][i]) % 90000 + 10000}", "city": city,
-                  "lang": LANG[country], "active": True, "commercial_partner_id": pid,
-                  "commercial_company_name": legal, "supplier_rank": 0, **audit(at, at)}
+                  "lang": LANG[country], "active": not archived, "commercial_partner_id": pid,
+                  "commercial_company_name": legal, "supplier_rank": 0, **audit(at, written)}
         records.append({"id": pid, "name": legal, "complete_name": legal, "parent_id": None, "is_company": True,
                         "ref": d.erp_ref[i], "vat": d.vat[i], "email": f"accounts@{d.domain[i]}",
                         "phone": f"{names.COUNTRIES[country][3]} {int(clients['tax_number'][i]) % 10**9:09d}",

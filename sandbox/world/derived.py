@@ -81,6 +81,7 @@ class Derived:
     stripe_customer_at: np.ndarray
     harvest_client_at: np.ndarray
     duplicate_at: np.ndarray  # when the duplicate record appears (NEVER if none)
+    erp_archived_at: np.ndarray  # when finance archives the ERP partner of a client gone quiet (`erp_archive`)
     stripe_customer_id: list[str]
     duplicate_stripe_customer_id: list[str]
     erp_ref: list[str]
@@ -164,6 +165,13 @@ def derive(world: World) -> Derived:
     project_archived_at = (engagements["end_day"] + 1) * DAY + engagements["project_archive_lag"] \
         if len(engagements) else np.array([], dtype=np.int64)
 
+    # finance archives the ERP partner of a client whose last engagement ended four months ago
+    last_end = np.full(n_clients, -1, dtype=np.int64)
+    if len(engagements):
+        np.maximum.at(last_end, eng_client, (engagements["end_day"] + 1) * DAY)
+    erp_archived_at = np.where(clients["erp_archive"] & (erp_partner_at < NEVER) & (last_end > 0),
+                               last_end + 120 * DAY, NEVER)
+
     dup = clients["fault"] == CF_DUPLICATE
     dup_system = clients["fault_dup_system"]
     anchor = np.select(
@@ -201,7 +209,7 @@ def derive(world: World) -> Derived:
         system_names=system, domain=domain, extra_domain=extra_domain, vat=vat,
         first_opened_at=first_opened, first_won_at=first_won, erp_partner_at=erp_partner_at,
         hs_erp_ref_at=hs_erp_ref_at, stripe_customer_at=stripe_customer_at, harvest_client_at=harvest_client_at,
-        duplicate_at=duplicate_at, stripe_customer_id=stripe_customer_id, erp_ref=erp_ref,
+        duplicate_at=duplicate_at, erp_archived_at=erp_archived_at, stripe_customer_id=stripe_customer_id, erp_ref=erp_ref,
         duplicate_stripe_customer_id=[stripe_id("cus", seed, "duplicate", i) for i in range(n_clients)],
         stripe_charge_id=stripe_charge_id,
         hubspot_vat=hubspot_vat, hubspot_vat_shown=clients["hs_vat_present"] | (attribute == ATTR_VAT),

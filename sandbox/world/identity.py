@@ -8,9 +8,11 @@ different in different places.
   is on it and HubSpot lists it in `hs_additional_domains`.
 - `vat_format`: the CRM holds the VAT number as people type it: with spaces, or without its
   country prefix. The ERP keeps the canonical form.
+- `erp_archive`: finance archives (`active = false`) the ERP partner of a client four months
+  after its last engagement ended; the client stays a client everywhere else.
 
-Drawn per new client from the month's identity-noise stream; never for a client with a fault
-(whose records the faults already shape), so the rates move no fault.
+Drawn per new client from the month's identity-noise stream; the first three never for a client
+with a fault (whose records the faults already shape), so the rates move no fault.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def plan(clients: dict[str, np.ndarray], rng: np.random.Generator, rates: dict[s
     clients["homonym_near"] = near
     clients["extra_domain"] = clean & (homonym_of < 0) & (u_domain < rates["extra_domain"])
     clients["vat_format"] = np.where(clean & (u_vat < rates["vat_format"]), vat_style, 0)
+    clients["erp_archive"] = rng.random(n) < rates["erp_archive"]
 
 
 def homonym_name(target_base: str, near: bool) -> str:

@@ -370,7 +370,13 @@ def check_valid_fx_calendar(s: Systems, e: dict) -> None:
     assert weekend == bool(rows) and (len(rows) == 2 if weekend else True)
 
 
+def check_valid_erp_archive(s: Systems, e: dict) -> None:
+    (partner,) = s.erp_rows("SELECT active FROM res_partner WHERE id = :id", id=int(e["records"][0]["id"]))
+    assert not partner["active"]
+
+
 VALID_CHECKS: dict[str, Callable[[Systems, dict], None]] = {
+    "erp_archive": check_valid_erp_archive,
     "slow_posting": check_valid_slow_posting, "fx_calendar": check_valid_fx_calendar,
     "harvest_marking": check_valid_harvest_marking,
     "tax": check_valid_tax, "partial_payment": check_valid_partial_payment, "refund": check_valid_refund,
