@@ -30,7 +30,7 @@ from sandbox.world.config import (
 )
 from sandbox.world.derived import (
     ERP_CLIENT_PARTNER_BASE, ERP_DUPLICATE_PARTNER_BASE, ERP_INSTALMENT_PAYMENT_BASE, ERP_REFUND_BASE, HS_COMPANY_BASE, HS_DEAL_BASE,
-    HS_DUPLICATE_COMPANY_BASE, HV_CLIENT_BASE, HV_DUPLICATE_CLIENT_BASE, HV_ORPHAN_CLIENT_BASE,
+    HS_DUPLICATE_COMPANY_BASE, HS_MERGED_COMPANY_BASE, HV_CLIENT_BASE, HV_DUPLICATE_CLIENT_BASE, HV_ORPHAN_CLIENT_BASE,
     HV_ORPHAN_PROJECT_BASE, HV_PROJECT_BASE, HV_TIME_ENTRY_BASE, Derived,
 )
 from sandbox.world.firm import (
@@ -151,6 +151,13 @@ class GroundTruth:
             }[system]
             yield self.entry(f"duplicate_customer:{i}", "duplicate_customer", int(d.duplicate_at[i]), i, pair,
                              0.0, clients["currency"][i], duplicated_in=pair[0]["system"])
+        # a second HubSpot company typed in for a client is a duplicate until someone merges it
+        typed, merged = clients["crm_duplicate_at"], clients["crm_merged_at"]
+        for i in np.flatnonzero((typed <= at) & (merged > at)).tolist():
+            pair = [record("hubspot", "company", HS_COMPANY_BASE + i),
+                    record("hubspot", "company", HS_MERGED_COMPANY_BASE + i)]
+            yield self.entry(f"duplicate_customer:merge:{i}", "duplicate_customer", int(typed[i]), i, pair,
+                             0.0, clients["currency"][i], duplicated_in="hubspot", merged_later=True)
 
     # -- per engagement ---------------------------------------------------------------------------
     def _engagements(self) -> Iterator[dict[str, Any]]:
@@ -360,6 +367,12 @@ class GroundTruth:
                 records.append(record("erp", "res_partner", ERP_CLIENT_PARTNER_BASE + i, vat=d.vat[i]))
             yield self.valid(f"vat_format:{i}", "vat_format", i, records,
                              "the same VAT number, typed with spaces or without its country prefix")
+        for i in np.flatnonzero(c["crm_merged_at"] <= at).tolist():
+            yield self.valid(f"crm_merge:{i}", "crm_merge", i,
+                             [record("hubspot", "company", HS_COMPANY_BASE + i),
+                              record("hubspot", "company", HS_MERGED_COMPANY_BASE + i, merged_away=True)],
+                             "a second company typed in for the client, since merged into the first: the second "
+                             "id is gone, the first lists it in hs_merged_object_ids")
         for i in np.flatnonzero(d.erp_archived_at <= at).tolist():
             yield self.valid(f"erp_archive:{i}", "erp_archive", i,
                              [record("erp", "res_partner", ERP_CLIENT_PARTNER_BASE + i, ref=d.erp_ref[i])],
@@ -435,6 +448,7 @@ def noise_served(entries: list[dict[str, Any]]) -> dict[str, int]:
         label = {"partial_payment": "invoices paid in instalments", "refund": "refunds after payment",
                  "homonym": "homonym clients", "extra_domain": "clients with a second domain",
                  "vat_format": "VAT numbers typed loosely", "erp_archive": "ERP partners archived",
+                 "crm_merge": "HubSpot companies merged",
                  "harvest_marking": "project months marked invoiced by hand in Harvest",
                  "slow_posting": "invoices posted late within the SLA",
                  "fx_calendar": "FX days off the business calendar"}.get(label, label)

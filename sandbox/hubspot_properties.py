@@ -153,6 +153,8 @@ def _companies() -> list[dict[str, Any]]:
         _prop("domain", "Company Domain Name", "string", "text", g,
               description="The domain name of the company or organization."),
         _prop("website", "Website URL", "string", "text", g, description="The main website of the company."),
+        _prop("hs_merged_object_ids", "Merged Company IDs", "string", "text", g,
+              description="The list of Company record IDs that have been merged into this Company."),
         _prop("hs_additional_domains", "Additional Domains", "string", "text", g,
               description="Additional domains belonging to this company, separated by semicolons."),
         _prop("phone", "Phone Number", "string", "phonenumber", g, description="The company's primary phone number."),

@@ -12,7 +12,8 @@ from sandbox.project import Window, iso_millis
 from sandbox.world import names
 from sandbox.world.config import CURRENCIES, DEAL_STAGES, ENGAGEMENT_TYPES, NEVER, SERVICES
 from sandbox.world.derived import (
-    HS_COMPANY_BASE, HS_CONTACT_BASE, HS_DEAL_BASE, HS_DUPLICATE_COMPANY_BASE, OWNER_BASE, Derived,
+    HS_COMPANY_BASE, HS_CONTACT_BASE, HS_DEAL_BASE, HS_DUPLICATE_COMPANY_BASE, HS_MERGED_COMPANY_BASE, OWNER_BASE,
+    Derived,
 )
 from sandbox.world.firm import CF_DUPLICATE, DUP_HUBSPOT, World
 
@@ -52,7 +53,8 @@ def _owner_id(owner: int) -> str:
 def _companies(world: World, d: Derived, window: Window, con: sqlite3.Connection) -> int:
     clients = world.clients
     created = clients["created_at"]
-    events = (created, d.first_opened_at, d.first_won_at, d.hs_erp_ref_at, clients["archived_at"])
+    events = (created, d.first_opened_at, d.first_won_at, d.hs_erp_ref_at, clients["archived_at"],
+              clients["crm_merged_at"])
     rows = np.flatnonzero(window.visible(created) & window.changed(*events))
     last = window.last(*events)[rows]
     stamps = window.stamp_ms(last, clients["ms_jitter"][rows])
@@ -75,6 +77,8 @@ def _companies(world: World, d: Derived, window: Window, con: sqlite3.Connection
             props["domain"] = domain
         if d.extra_domain[i]:
             props["hs_additional_domains"] = d.extra_domain[i]
+        if clients["crm_merged_at"][i] <= window.end:
+            props["hs_merged_object_ids"] = str(HS_MERGED_COMPANY_BASE + i)
         if d.hubspot_vat_shown[i]:
             props["vat_number"] = d.hubspot_vat[i]
         if d.hs_erp_ref_at[i] <= window.end:
@@ -102,8 +106,33 @@ def _companies(world: World, d: Derived, window: Window, con: sqlite3.Connection
         stamp = int(window.stamp_ms(np.array([at]), np.array([int(clients["ms_jitter"][i])]))[0])
         records.append(("companies", HS_DUPLICATE_COMPANY_BASE + i, orjson.dumps(props).decode(),
                         at * 1000 + int(clients["ms_jitter"][i]), stamp, 0, None))
+    records += _merged_away(world, d, window)
     con.executemany(UPSERT, records)
+    gone = np.flatnonzero(window.changed(clients["crm_merged_at"]))
+    con.executemany("DELETE FROM hs_objects WHERE object_type = 'companies' AND id = ?",
+                    [(HS_MERGED_COMPANY_BASE + int(i),) for i in gone])
     return len(records)
+
+
+def _merged_away(world: World, d: Derived, window: Window) -> list[tuple]:
+    """Second companies typed in for a client (`crm_merge`), while they last: merged into the
+    first, they are gone (deleted above) and the first lists them in `hs_merged_object_ids`."""
+    clients = world.clients
+    typed, merged = clients["crm_duplicate_at"], clients["crm_merged_at"]
+    records = []
+    for i in np.flatnonzero(window.changed(typed) & (merged > window.end)).tolist():
+        at = int(typed[i])
+        props = {"name": names.duplicate_name(d.system_names[i]["hubspot"], int(clients["variant"][i]) + 1),
+                 "country": names.COUNTRY_NAMES[clients["country"][i]], "lifecyclestage": "lead",
+                 "hubspot_owner_id": _owner_id(int(clients["owner"][i]))}
+        if clients["hs_domain_missing"][i]:
+            props["vat_number"] = d.vat[i]
+        else:
+            props["domain"] = d.domain[i]
+        stamp = int(window.stamp_ms(np.array([at]), np.array([int(clients["ms_jitter"][i])]))[0])
+        records.append(("companies", HS_MERGED_COMPANY_BASE + i, orjson.dumps(props).decode(),
+                        at * 1000 + int(clients["ms_jitter"][i]), stamp, 0, None))
+    return records
 
 
 def _lifecycle(client: int, d: Derived, at: int) -> str:

@@ -135,6 +135,7 @@ NOISE_KINDS = (
     "extra_domain",
     "vat_format",
     "erp_archive",
+    "crm_merge",
     "harvest_marking",
     "slow_posting",
     "fx_calendar",
@@ -143,7 +144,7 @@ NOISE_KINDS = (
 # Probability per eligible record: `tax` per client of a VAT-registered entity (its invoices
 # carry VAT, or name the reverse charge); `partial_payment` and `refund` per paid invoice with
 # no fault, dispute or earlier credit note (see world/payments.py); `homonym`, `extra_domain` and
-# `vat_format` per new client without a fault, `erp_archive` per client (see world/identity.py); `harvest_marking` per T&M
+# `vat_format` per new client without a fault, `erp_archive` and `crm_merge` per client (see world/identity.py); `harvest_marking` per T&M
 # engagement whose project manager marks time invoiced in Harvest by hand; `slow_posting` per
 # invoice (world/slow_posting.py); `fx_calendar` per day: a weekend rate published, a weekday's missing.
 DEFAULT_NOISE_RATES = {
@@ -154,6 +155,7 @@ DEFAULT_NOISE_RATES = {
     "extra_domain": 0.05,
     "vat_format": 0.2,
     "erp_archive": 0.5,
+    "crm_merge": 0.05,
     "harvest_marking": 0.3,
     "slow_posting": 0.15,
     "fx_calendar": 0.1,

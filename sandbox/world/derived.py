@@ -21,6 +21,7 @@ from sandbox.world.firm import (
 
 HS_COMPANY_BASE = 20_000_000_000
 HS_DUPLICATE_COMPANY_BASE = 29_000_000_000
+HS_MERGED_COMPANY_BASE = 28_000_000_000  # a second company for a client, merged away later (`crm_merge`)
 HS_CONTACT_BASE = 30_000_000_000
 HS_DEAL_BASE = 40_000_000_000
 HV_CLIENT_BASE = 10_000_000

@@ -253,7 +253,10 @@ class FirmSimulator:
         earlier = self._all("clients")
         earlier_clean = np.flatnonzero(earlier["fault"] == CF_NONE) if len(earlier) else np.array([], dtype=np.int64)
         traps: dict[str, np.ndarray] = {}
-        identity.plan(traps, identity_rng, self.noise, first, earlier_clean, self.lent_names, fault == CF_NONE)
+        identity.plan(traps, identity_rng, self.noise, first, earlier_clean, self.lent_names, fault == CF_NONE,
+                      created.astype(np.int64), m0)
+        for column in ("crm_duplicate_at", "crm_merged_at"):  # nobody retypes a lead gone cold
+            traps[column] = np.where(archived, NEVER, traps[column])
         for k in np.flatnonzero(traps["homonym_of"] >= 0).tolist():
             target = int(traps["homonym_of"][k])
             lender = earlier["base_name"][target] if target < first else base[target - first]

@@ -10,6 +10,9 @@ different in different places.
   country prefix. The ERP keeps the canonical form.
 - `erp_archive`: finance archives (`active = false`) the ERP partner of a client four months
   after its last engagement ended; the client stays a client everywhere else.
+- `crm_merge`: a rep types the client into HubSpot a second time (a duplicate while it lasts);
+  days later someone merges it into the first: the second id is gone and the surviving company
+  lists it in `hs_merged_object_ids`.
 
 Drawn per new client from the month's identity-noise stream; the first three never for a client
 with a fault (whose records the faults already shape), so the rates move no fault.
@@ -19,12 +22,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from sandbox.world.config import DAY, NEVER
+
 NEAR_SHARE = 0.4
 VAT_SPACED, VAT_NO_PREFIX = 1, 2
 
 
 def plan(clients: dict[str, np.ndarray], rng: np.random.Generator, rates: dict[str, float], first: int,
-         earlier_clean: np.ndarray, taken: set[int], clean: np.ndarray) -> None:
+         earlier_clean: np.ndarray, taken: set[int], clean: np.ndarray, clients_created: np.ndarray,
+         month_start: int) -> None:
     """Add the identity-noise columns to a chunk of new clients (`clients`, columns by name, rows
     `first`...), in place; `earlier_clean` are the global indices of earlier fault-free clients
     that may lend their name, `taken` those that already did (each lends it once)."""
@@ -49,6 +55,10 @@ def plan(clients: dict[str, np.ndarray], rng: np.random.Generator, rates: dict[s
     clients["extra_domain"] = clean & (homonym_of < 0) & (u_domain < rates["extra_domain"])
     clients["vat_format"] = np.where(clean & (u_vat < rates["vat_format"]), vat_style, 0)
     clients["erp_archive"] = rng.random(n) < rates["erp_archive"]
+    merged = clean & (homonym_of < 0) & (rng.random(n) < rates["crm_merge"])
+    typed_at = np.maximum(clients_created, month_start) + (rng.uniform(20, 300, n) * DAY).astype(np.int64)
+    clients["crm_duplicate_at"] = np.where(merged, typed_at, NEVER)
+    clients["crm_merged_at"] = np.where(merged, typed_at + (rng.uniform(3, 20, n) * DAY).astype(np.int64), NEVER)
 
 
 def homonym_name(target_base: str, near: bool) -> str:

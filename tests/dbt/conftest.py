@@ -103,12 +103,13 @@ class _environ:
 
 
 def build_warehouse(root: Path, *, scale: str = "small", seed: int = 9, as_of: str = "2026-10-01",
-                    fault_rate: float | None = None) -> Iterator[Warehouse]:
+                    fault_rate: float | None = None, noise_rates: dict[str, float] | None = None
+                    ) -> Iterator[Warehouse]:
     from sandbox.world.config import fault_rates
 
     data_dir = root / "sandbox"
     generate(data_dir, scale=scale, seed=seed, as_of=as_of,
-             fault_rates=fault_rates(fault_rate) if fault_rate is not None else None)
+             fault_rates=fault_rates(fault_rate) if fault_rate is not None else None, noise_rates=noise_rates)
     with RunningServer(data_dir) as server:
         warehouse = Warehouse(data_dir, root / "warehouse.duckdb", server)
         warehouse.ingest()

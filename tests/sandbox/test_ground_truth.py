@@ -375,7 +375,14 @@ def check_valid_erp_archive(s: Systems, e: dict) -> None:
     assert not partner["active"]
 
 
+def check_valid_crm_merge(s: Systems, e: dict) -> None:
+    winner, loser = e["records"]
+    assert s.hubspot("companies", loser["id"]) is None
+    assert s.hubspot("companies", winner["id"])["hs_merged_object_ids"] == loser["id"]
+
+
 VALID_CHECKS: dict[str, Callable[[Systems, dict], None]] = {
+    "crm_merge": check_valid_crm_merge,
     "erp_archive": check_valid_erp_archive,
     "slow_posting": check_valid_slow_posting, "fx_calendar": check_valid_fx_calendar,
     "harvest_marking": check_valid_harvest_marking,

@@ -1,7 +1,8 @@
 -- Every system record that may stand for a client, in one shape: the input of identity
 -- resolution (`int_customer_records`). `record_key` is `<system>:<id in that system>`.
 --
--- HubSpot companies (archived ones too: the CRM owns account identity), ERP customer masters
+-- HubSpot companies (archived ones too: the CRM owns account identity; not those merged into
+-- another), ERP customer masters
 -- (companies with customer_rank > 0, not the firm's own legal entities, not the catch-all
 -- partner for unidentified card sales), Stripe customers, Harvest clients.
 with
@@ -61,6 +62,8 @@ hubspot as (
     from hubspot_companies
     left join erp_countries
         on lower(hubspot_companies.country) = lower(erp_countries.country_name)
+    -- a company merged into another no longer exists: the survivor stands for the client
+    where not coalesce(hubspot_companies.is_merged_away, false)
 
 ),
 

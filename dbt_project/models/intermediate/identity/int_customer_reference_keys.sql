@@ -21,6 +21,7 @@ candidates as (
 hubspot_companies as (
 
     select * from {{ ref('stg_hubspot__companies') }}
+    where not coalesce(is_merged_away, false)
 
 ),
 

@@ -1,6 +1,6 @@
 -- What reverse ETL writes on each HubSpot company: exactly the company properties of the CRM
--- contract (DESIGN.md, group "Financial status"), one row per live (not archived) HubSpot
--- company, keyed by its HubSpot id. Amounts are in the company's billing currency
+-- contract (DESIGN.md, group "Financial status"), one row per live HubSpot company (not
+-- archived, not merged into another: HubSpot rejects writes to both), keyed by its HubSpot id. Amounts are in the company's billing currency
 -- (`billing_currency`). A duplicate HubSpot company of one client shows the same figures as the
 -- primary one: both stand for the same client. How each property is computed:
 -- int_customer_financials and DECISIONLOG.md, "CRM sync".
@@ -17,6 +17,7 @@ companies as (
 
     select * from {{ ref('stg_hubspot__companies') }}
     where not is_archived
+      and not coalesce(is_merged_away, false)
 
 ),
 

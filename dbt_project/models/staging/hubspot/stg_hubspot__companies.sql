@@ -19,6 +19,8 @@ renamed as (
         lower(nullif(trim(domain), '')) as domain,
         lower(nullif(trim({{ concord.column_or_null(source('hubspot', 'companies'), 'hs_additional_domains',
                                                     dbt.type_string()) }}), '')) as additional_domains,
+        nullif(trim({{ concord.column_or_null(source('hubspot', 'companies'), 'hs_merged_object_ids',
+                                              dbt.type_string()) }}), '') as merged_object_ids,
         nullif(trim(website), '') as website,
         nullif(trim(vat_number), '') as vat_number,
         nullif(trim(country), '') as country,
@@ -42,6 +44,23 @@ renamed as (
 
     from source
 
+),
+
+-- companies merged into another: HubSpot no longer lists them, but the warehouse keeps what it
+-- loaded before the merge; the survivor names them in `hs_merged_object_ids` (';'-separated)
+merged_away as (
+    {% for position in range(1, 6) %}
+    select trim({{ dbt.split_part('merged_object_ids', "';'", position) }}) as company_id
+    from renamed
+    where merged_object_ids is not null
+    {{ 'union' if not loop.last }}
+    {%- endfor %}
+
 )
 
-select * from renamed
+select
+    renamed.*,
+    coalesce(renamed.company_id in (
+        select company_id from merged_away where company_id is not null and company_id <> ''
+    ), false) as is_merged_away
+from renamed
