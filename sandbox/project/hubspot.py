@@ -92,21 +92,14 @@ def _companies(world: World, d: Derived, window: Window, con: sqlite3.Connection
     dup = np.flatnonzero((clients["fault"] == CF_DUPLICATE) & (clients["fault_dup_system"] == DUP_HUBSPOT)
                          & window.changed(d.duplicate_at))
     for i in dup.tolist():
-        at = int(d.duplicate_at[i])
-        props = {
-            "name": names.duplicate_name(d.system_names[i]["hubspot"], int(clients["variant"][i])),
-            "country": names.COUNTRY_NAMES[clients["country"][i]],
-            "lifecyclestage": "lead",
-            "hubspot_owner_id": _owner_id((int(clients["owner"][i]) + 1) % world.config.scale.owners),
-        }
-        if not clients["hs_domain_missing"][i]:
-            props["domain"] = d.domain[i]
-        else:
-            props["vat_number"] = d.vat[i]
-        stamp = int(window.stamp_ms(np.array([at]), np.array([int(clients["ms_jitter"][i])]))[0])
-        records.append(("companies", HS_DUPLICATE_COMPANY_BASE + i, orjson.dumps(props).decode(),
-                        at * 1000 + int(clients["ms_jitter"][i]), stamp, 0, None))
-    records += _merged_away(world, d, window)
+        records.append(_second_company(world, d, window, i, int(d.duplicate_at[i]), HS_DUPLICATE_COMPANY_BASE,
+                                       int(clients["variant"][i]), (int(clients["owner"][i]) + 1) % world.config.scale.owners))
+    # Second companies typed in for a client (`crm_merge`), while they last: merged into the
+    # first, they are gone (deleted below) and the first lists them in `hs_merged_object_ids`.
+    typed, merged = clients["crm_duplicate_at"], clients["crm_merged_at"]
+    for i in np.flatnonzero(window.changed(typed) & (merged > window.end)).tolist():
+        records.append(_second_company(world, d, window, i, int(typed[i]), HS_MERGED_COMPANY_BASE,
+                                       int(clients["variant"][i]) + 1, int(clients["owner"][i])))
     con.executemany(UPSERT, records)
     gone = np.flatnonzero(window.changed(clients["crm_merged_at"]))
     con.executemany("DELETE FROM hs_objects WHERE object_type = 'companies' AND id = ?",
@@ -114,25 +107,20 @@ def _companies(world: World, d: Derived, window: Window, con: sqlite3.Connection
     return len(records)
 
 
-def _merged_away(world: World, d: Derived, window: Window) -> list[tuple]:
-    """Second companies typed in for a client (`crm_merge`), while they last: merged into the
-    first, they are gone (deleted above) and the first lists them in `hs_merged_object_ids`."""
+def _second_company(world: World, d: Derived, window: Window, i: int, at: int, base: int, variant: int,
+                    owner: int) -> tuple:
+    """Another company for client `i`, typed in by a rep at `at` under a variant of its name."""
     clients = world.clients
-    typed, merged = clients["crm_duplicate_at"], clients["crm_merged_at"]
-    records = []
-    for i in np.flatnonzero(window.changed(typed) & (merged > window.end)).tolist():
-        at = int(typed[i])
-        props = {"name": names.duplicate_name(d.system_names[i]["hubspot"], int(clients["variant"][i]) + 1),
-                 "country": names.COUNTRY_NAMES[clients["country"][i]], "lifecyclestage": "lead",
-                 "hubspot_owner_id": _owner_id(int(clients["owner"][i]))}
-        if clients["hs_domain_missing"][i]:
-            props["vat_number"] = d.vat[i]
-        else:
-            props["domain"] = d.domain[i]
-        stamp = int(window.stamp_ms(np.array([at]), np.array([int(clients["ms_jitter"][i])]))[0])
-        records.append(("companies", HS_MERGED_COMPANY_BASE + i, orjson.dumps(props).decode(),
-                        at * 1000 + int(clients["ms_jitter"][i]), stamp, 0, None))
-    return records
+    props = {"name": names.duplicate_name(d.system_names[i]["hubspot"], variant),
+             "country": names.COUNTRY_NAMES[clients["country"][i]], "lifecyclestage": "lead",
+             "hubspot_owner_id": _owner_id(owner)}
+    if clients["hs_domain_missing"][i]:
+        props["vat_number"] = d.vat[i]
+    else:
+        props["domain"] = d.domain[i]
+    jitter = int(clients["ms_jitter"][i])
+    stamp = int(window.stamp_ms(np.array([at]), np.array([jitter]))[0])
+    return ("companies", base + i, orjson.dumps(props).decode(), at * 1000 + jitter, stamp, 0, None)
 
 
 def _lifecycle(client: int, d: Derived, at: int) -> str:

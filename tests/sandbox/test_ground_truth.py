@@ -239,18 +239,24 @@ def test_every_fault_type_is_injected(faulty_firm: Path) -> None:
     assert len({e["fault_id"] for e in entries}) == len(entries)
 
 
-def test_every_entry_states_a_real_inconsistency(faulty_firm: Path) -> None:
-    systems = Systems(faulty_firm)
+def check_each(data_dir: Path, entries: list[dict], checks: dict[str, Callable[[Systems, dict], None]],
+               kind: str, name: str) -> None:
+    """Run each entry's check against the systems; a failure names the entry."""
+    systems = Systems(data_dir)
     try:
-        for entry in ground_truth.faults(ground_truth.read(faulty_firm / "ground_truth.jsonl")):
-            assert entry["currency"] in {"USD", "GBP", "EUR"}
-            assert entry["amount_at_risk"] >= 0
+        for entry in entries:
             try:
-                CHECKS[entry["exception_type"]](systems, entry)
+                checks[entry[kind]](systems, entry)
             except AssertionError as exc:
-                raise AssertionError(f"{entry['fault_id']}: {json.dumps(entry)[:400]}") from exc
+                raise AssertionError(f"{entry[name]}: {json.dumps(entry)[:400]}") from exc
     finally:
         systems.close()
+
+
+def test_every_entry_states_a_real_inconsistency(faulty_firm: Path) -> None:
+    entries = ground_truth.faults(ground_truth.read(faulty_firm / "ground_truth.jsonl"))
+    assert all(e["currency"] in {"USD", "GBP", "EUR"} and e["amount_at_risk"] >= 0 for e in entries)
+    check_each(faulty_firm, entries, CHECKS, "exception_type", "fault_id")
 
 
 VAT_PERCENT = {"GB": 20, "DE": 19, "FR": 20, "NL": 21}
@@ -395,12 +401,4 @@ def test_every_valid_entry_is_what_it_says(faulty_firm: Path) -> None:
     entries = ground_truth.valid(ground_truth.read(faulty_firm / "ground_truth.jsonl"))
     assert {e["noise"] for e in entries} == set(NOISE_KINDS)
     assert len({e["valid_id"] for e in entries}) == len(entries)
-    systems = Systems(faulty_firm)
-    try:
-        for entry in entries:
-            try:
-                VALID_CHECKS[entry["noise"]](systems, entry)
-            except AssertionError as exc:
-                raise AssertionError(f"{entry['valid_id']}: {json.dumps(entry)[:400]}") from exc
-    finally:
-        systems.close()
+    check_each(faulty_firm, entries, VALID_CHECKS, "noise", "valid_id")
