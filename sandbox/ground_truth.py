@@ -389,9 +389,11 @@ class GroundTruth:
             return
         month = t["spent_day"][rows].astype("datetime64[D]").astype("datetime64[M]")
         keys = t["engagement"][rows] * 100_000 + month.astype(np.int64)
-        for key in np.unique(keys).tolist():
-            group = rows[keys == key]
-            eng, month_index = divmod(key, 100_000)
+        order = np.argsort(keys, kind="stable")
+        rows, keys = rows[order], keys[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(keys)) + 1]
+        for start, group in zip(starts.tolist(), np.split(rows, starts[1:])):
+            eng, month_index = divmod(int(keys[start]), 100_000)
             wrong = int((t["billed_at"][group] > at).sum())
             label = str(np.datetime64(month_index, "M"))
             yield self.valid(f"harvest_marking:{eng}:{label}", "harvest_marking", int(w.engagements["client"][eng]),
