@@ -241,6 +241,8 @@ class GroundTruth:
                     since = max(int(inv["voided_at"][i]), int(d.erp_posted_at[i])) + ERP_POSTING_SLA_DAYS * DAY
                     statuses = {"stripe": "void", "erp": "posted/not_paid"}
                 else:
+                    if inv["stripe_paid_at"][i] <= at:
+                        continue  # billing has since been told (through its API): fixed
                     since = int(d.erp_paid_at[i])
                     statuses = {"stripe": "open", "erp": "posted/paid"}
                 if since > at:

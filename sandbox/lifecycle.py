@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sandbox import erp_schema, ground_truth, store
+from sandbox import erp_schema, facts, ground_truth, store
 from sandbox.credentials import new_credentials
 from sandbox.project import Window, erp, harvest, hubspot, stripe
 from sandbox.world.config import (
@@ -97,6 +97,7 @@ def advance(data_dir: str | Path, days: float) -> Summary:
                              fault_rates=saved["fault_rates"],
                              noise_rates=saved.get("noise_rates") or default_noise_rates(0.0))
         world = simulate(config, end)
+        facts.apply(world, facts.read(con))
         derived = derive(world)
         window = Window(start=now, end=end, floor_ms=clock.floor_ms())
         engine = erp_schema.engine_for(store.erp_url(con, data_dir))

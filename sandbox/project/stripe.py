@@ -147,7 +147,7 @@ class StripeProjection:
             status = "draft"
         credit = int(inv["cn_amount"][i]) if inv["cn_at"][i] <= at else 0
         after_payment = bool(inv["cn_after_payment"][i])
-        out_of_band = bool(inv["instalments"][i])
+        out_of_band = bool(inv["instalments"][i] or inv["paid_out_of_band"][i])
         metadata = {}
         kind = int(inv["kind"][i])
         if engagement >= 0:
@@ -290,7 +290,9 @@ class StripeProjection:
             transitions = (inv["created_at"], inv["finalized_at"], inv["stripe_paid_at"], inv["voided_at"],
                            inv["uncollectible_at"], inv["cn_at"], inv["disputed_at"], inv["dispute_review_at"],
                            inv["dispute_closed_at"])
-            rows = np.flatnonzero(window.visible(inv["created_at"]) & window.changed(*transitions))
+            # an invoice a client wrote to through the API is the API's from then on
+            rows = np.flatnonzero(window.visible(inv["created_at"]) & window.changed(*transitions)
+                                  & (inv["api_written_at"] >= NEVER))
         else:
             rows = np.array([], dtype=np.int64)
         for i in rows.tolist():

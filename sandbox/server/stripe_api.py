@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from sandbox import facts
 from sandbox import stripe_objects as so
 from sandbox.credentials import redact
 from sandbox.server.core import (
@@ -952,6 +953,7 @@ class StripeApp(VendorApp):
             if doc["status"] == "paid":
                 ctx.save(doc)
                 return doc
+        facts.record(ctx.con, "stripe", "invoice", doc["id"], "pay", ctx.now, out_of_band=out_of_band)
         if out_of_band:
             doc["paid_out_of_band"] = True
             doc["amount_paid"] = doc["amount_due"]
@@ -980,6 +982,7 @@ class StripeApp(VendorApp):
         if doc["status"] not in ("open", "uncollectible"):
             raise _state(f"You can only void an invoice whose status is open or uncollectible; "
                          f"this invoice is {doc['status']}.", "invoice_not_editable")
+        facts.record(ctx.con, "stripe", "invoice", doc["id"], "void", ctx.now)
         doc["status"] = "void"
         doc["status_transitions"]["voided_at"] = ctx.now
         so.recompute_invoice(doc)
@@ -992,6 +995,7 @@ class StripeApp(VendorApp):
         if doc["status"] != "open":
             raise _state("You can only mark an open invoice as uncollectible; this invoice is "
                          f"{doc['status']}.", "invoice_not_editable")
+        facts.record(ctx.con, "stripe", "invoice", doc["id"], "mark_uncollectible", ctx.now)
         doc["status"] = "uncollectible"
         doc["status_transitions"]["marked_uncollectible_at"] = ctx.now
         so.recompute_invoice(doc)

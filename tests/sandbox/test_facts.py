@@ -1,0 +1,116 @@
+"""Writes through the vendor APIs are facts: `advance` never undoes or contradicts them, and the
+firm carries on around them (ERP included). One test per Stripe invoice status write."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import text
+
+from sandbox import erp_schema, store
+from sandbox.lifecycle import advance, generate
+from sandbox.world.config import DAY, SCALES, WorldConfig, fault_rates, noise_rates, parse_date
+from sandbox.world.derived import derive
+from sandbox.world.firm import simulate
+
+AS_OF, DAYS, SEED = "2026-06-01", 60, 21
+
+
+def open_invoices_paid_later() -> list[tuple[str, str]]:
+    """(Stripe invoice id, number) of invoices open at AS_OF that the simulated client pays by card
+    within DAYS, with no fault, instalment plan or credit note to confound what follows."""
+    start = parse_date(AS_OF)
+    config = WorldConfig(seed=SEED, scale=SCALES["small"], start=parse_date("2025-11-01"),
+                         fault_rates=fault_rates(), noise_rates=noise_rates())
+    world = simulate(config, start + DAYS * DAY)
+    d, inv = derive(world), world.invoices
+    chosen = ((inv["finalized_at"] + 6 * DAY <= start) & (inv["stripe_paid_at"] > start)
+              & (inv["stripe_paid_at"] <= start + DAYS * DAY - 10 * DAY) & (inv["fault"] == 0)
+              & (inv["instalments"] == 0) & (inv["cn_at"] > start + DAYS * DAY) & (inv["client"] >= 0)
+              & (d.erp_posted_at <= start))
+    return [(d.stripe_invoice_id[i], d.invoice_number[i]) for i in chosen.nonzero()[0].tolist()]
+
+
+@pytest.fixture
+def firm(tmp_path: Path, serve):
+    data_dir = tmp_path / "firm"
+    generate(data_dir, scale="small", seed=SEED, as_of=AS_OF)
+    server = serve(data_dir)
+    settings = server.client_settings()
+
+    def stripe(path: str, **form: str) -> dict:
+        response = requests.post(f"{settings['SOURCES__STRIPE__BASE_URL']}{path}", data=form, timeout=30,
+                                 headers={"Authorization": f"Bearer {settings['SOURCES__STRIPE__API_KEY']}"})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    return data_dir, stripe
+
+
+def state(data_dir: Path, invoice_id: str, number: str) -> tuple[dict, list[dict], list[dict], list[dict]]:
+    """The Stripe invoice, its charges, and the ERP invoice and payments recorded for its number."""
+    con = store.connect(data_dir)
+    try:
+        invoice = json.loads(con.execute("SELECT doc FROM stripe_objects WHERE id = ?", (invoice_id,)).fetchone()[0])
+        charges = [json.loads(doc) for (doc,) in con.execute(
+            "SELECT doc FROM stripe_objects WHERE object = 'charge' AND invoice = ?", (invoice_id,))]
+        engine = erp_schema.engine_for(store.erp_url(con, data_dir))
+    finally:
+        con.close()
+    try:
+        with engine.connect() as erp:
+            moves = [dict(r) for r in erp.execute(text(
+                "SELECT id, state, payment_state FROM account_move WHERE ref = :n AND move_type = 'out_invoice'"),
+                {"n": number}).mappings()]
+            payments = [dict(r) for r in erp.execute(text(
+                "SELECT id, amount FROM account_payment WHERE payment_reference = :n OR memo LIKE :m"),
+                {"n": number, "m": f"%{number}%"}).mappings()]
+    finally:
+        engine.dispose()
+    return invoice, charges, moves, payments
+
+
+def test_a_voided_invoice_is_never_paid_afterwards(firm) -> None:
+    data_dir, stripe = firm
+    invoice_id, number = open_invoices_paid_later()[0]
+    stripe(f"/v1/invoices/{invoice_id}/void")
+    advance(data_dir, DAYS)
+    invoice, charges, moves, payments = state(data_dir, invoice_id, number)
+    assert invoice["status"] == "void" and invoice["amount_paid"] == 0
+    assert charges == [] and payments == []
+    assert [m["state"] for m in moves] == ["cancel"], "finance cancels it in the ERP"
+
+
+def test_an_invoice_paid_out_of_band_is_not_paid_again(firm) -> None:
+    data_dir, stripe = firm
+    invoice_id, number = open_invoices_paid_later()[1]
+    stripe(f"/v1/invoices/{invoice_id}/pay", paid_out_of_band="true")
+    advance(data_dir, DAYS)
+    invoice, charges, moves, payments = state(data_dir, invoice_id, number)
+    assert invoice["status"] == "paid" and invoice["paid_out_of_band"] and invoice["charge"] is None
+    assert charges == [], "no card payment replaces the one recorded out of band"
+    assert len(payments) == 1 and [m["payment_state"] for m in moves] == ["paid"], "one ERP payment, applied"
+
+
+def test_an_invoice_paid_by_card_through_the_api_keeps_its_one_charge(firm) -> None:
+    data_dir, stripe = firm
+    invoice_id, number = open_invoices_paid_later()[2]
+    paid = stripe(f"/v1/invoices/{invoice_id}/pay")
+    advance(data_dir, DAYS)
+    invoice, charges, _, payments = state(data_dir, invoice_id, number)
+    assert invoice["status"] == "paid" and invoice["charge"] == paid["charge"]
+    assert [c["id"] for c in charges] == [paid["charge"]]
+    assert len(payments) == 1
+
+
+def test_an_invoice_marked_uncollectible_is_not_paid_afterwards(firm) -> None:
+    data_dir, stripe = firm
+    invoice_id, number = open_invoices_paid_later()[3]
+    stripe(f"/v1/invoices/{invoice_id}/mark_uncollectible")
+    advance(data_dir, DAYS)
+    invoice, charges, _, _ = state(data_dir, invoice_id, number)
+    assert invoice["status"] == "uncollectible" and invoice["status_transitions"]["marked_uncollectible_at"]
+    assert charges == []
