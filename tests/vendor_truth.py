@@ -90,6 +90,10 @@ class VendorRecords:
         self.disputes = list(self._stripe_list("/v1/disputes"))
         self.customers = {c["id"]: c for c in self._stripe_list("/v1/customers")}
         self.projects = list(self._harvest_list("projects"))
+        self.hubspot = requests.Session()
+        self.hubspot.headers["Authorization"] = f"Bearer {settings['SOURCES__HUBSPOT__ACCESS_TOKEN']}"
+        self.hubspot_url = settings["SOURCES__HUBSPOT__BASE_URL"]
+        self.deals = list(self._hubspot_list("deals", "amount,deal_currency_code"))
         self.time_entries = list(self._harvest_list("time_entries"))
         con = store.connect(data_dir)
         try:
@@ -105,6 +109,12 @@ class VendorRecords:
                 )).mappings()]
                 self.erp_links = [tuple(r) for r in erp.execute(text(
                     "SELECT invoice_id, payment_id FROM account_move__account_payment")).all()]
+                self.erp_origins = dict(erp.execute(text(
+                    "SELECT ref, invoice_origin FROM account_move WHERE move_type = 'out_invoice' AND ref IS NOT NULL"
+                )).all())
+                self.sale_orders = [dict(r) for r in erp.execute(text(
+                    "SELECT o.id, o.name, o.client_order_ref, o.state, o.amount_total, c.name AS currency "
+                    "FROM sale_order o JOIN res_currency c ON c.id = o.currency_id")).mappings()]
         finally:
             engine.dispose()
 
@@ -117,12 +127,59 @@ class VendorRecords:
                 return
             params["starting_after"] = page["data"][-1]["id"]
 
+    def _hubspot_list(self, object_type: str, properties: str) -> Iterator[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": 100, "properties": properties}
+        while True:
+            page = self.hubspot.get(f"{self.hubspot_url}/crm/v3/objects/{object_type}", params=params, timeout=30).json()
+            yield from page["results"]
+            if "paging" not in page:
+                return
+            params["after"] = page["paging"]["next"]["after"]
+
     def _harvest_list(self, resource: str) -> Iterator[dict[str, Any]]:
         url: str | None = f"{self.harvest_url}/{resource}?per_page=2000"
         while url:
             page = self.harvest.get(url, timeout=60).json()
             yield from page[resource]
             url = page["links"]["next"]
+
+
+def expected_deal_values(records: VendorRecords) -> dict[str, dict[str, Any]]:
+    """HubSpot deal id -> the deal properties it must show: its live ERP contract's total, what
+    the contract's invoices billed (non-void, net of credit notes, before tax; an invoice names its
+    contract in Stripe's `project_code` metadata, else in its ERP posting's origin), the rest, and
+    whether sold amount and contract differ. Every document of a deal is in the deal's currency
+    in the sandbox, which this asserts."""
+    credited = defaultdict(int)
+    for note in records.credit_notes:
+        if note["status"] != "void":
+            credited[note["invoice"]] += note["total_excluding_tax"]
+    billed = defaultdict(Decimal)
+    for invoice in records.invoices:
+        if invoice["status"] in ("draft", "void"):
+            continue
+        code = (invoice["metadata"] or {}).get("project_code") or records.erp_origins.get(invoice["number"])
+        if code:
+            billed[code] += money(invoice["total_excluding_tax"] - credited[invoice["id"]])
+    contracts = {}
+    for order in sorted(records.sale_orders, key=lambda o: o["id"]):
+        if order["state"] != "cancel" and order["client_order_ref"]:
+            contracts[order["client_order_ref"]] = order
+    out = {}
+    for deal in records.deals:
+        properties = deal["properties"]
+        contract = contracts.get(deal["id"])
+        if contract is None:
+            out[deal["id"]] = {"contract_value_erp": None, "billed_to_date": Decimal(0),
+                               "remaining_to_bill": None, "scope_mismatch": False}
+            continue
+        assert contract["currency"] == properties["deal_currency_code"], "a deal's documents share its currency"
+        value = Decimal(str(contract["amount_total"])).quantize(CENT)
+        done = billed[contract["name"]].quantize(CENT)
+        sold = Decimal(properties["amount"] or "0")
+        out[deal["id"]] = {"contract_value_erp": value, "billed_to_date": done, "remaining_to_bill": value - done,
+                           "scope_mismatch": abs(sold - value) > CENT}
+    return out
 
 
 def unbilled_time(records: VendorRecords) -> dict[int, Decimal]:

@@ -5,7 +5,8 @@
 --   contract_value_erp  the total of the deal's ERP contract (the live sale order carrying the
 --                       deal id); null when it has none, or only a cancelled one;
 --   billed_to_date      every non-void invoice of that contract (Stripe `project_code` or the
---                       ERP invoice origin = the sale order name), net of credit notes;
+--                       ERP invoice origin = the sale order name), net of credit notes, before
+--                       tax (like the contract it is measured against);
 --   remaining_to_bill   contract_value_erp - billed_to_date (negative: billed beyond the
 --                       contract); null without a contract;
 --   scope_mismatch      the reconciliation reports a `contract_value_mismatch` on the deal
