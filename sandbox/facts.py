@@ -7,7 +7,9 @@ around it before anything is projected or judged: an invoice voided is never pai
 finance cancels it in the ERP), one paid out of band is not paid again by card nor recorded twice
 in the ERP, one marked uncollectible is not paid afterwards.
 
-Facts cover Stripe's invoice status writes (pay, void, mark uncollectible) so far.
+Facts cover Stripe's invoice status writes (pay, void, mark uncollectible) and HubSpot property
+updates (`hubspot_overlay`: the properties a client wrote stay as written on every record the
+simulation projects again) so far.
 """
 
 from __future__ import annotations
@@ -37,9 +39,14 @@ FINANCE_LAG = DAY  # finance follows a billing write in the ERP the next day, in
 
 def record(con: sqlite3.Connection, system: str, obj: str, object_id: str, action: str, at: int,
            **payload: Any) -> None:
+    record_many(con, [(system, obj, object_id, action, at, payload)])
+
+
+def record_many(con: sqlite3.Connection, rows: list[tuple[str, str, str, str, int, dict[str, Any]]]) -> None:
+    """Record writes (system, object, id, action, at, payload) in the caller's transaction."""
     con.execute(TABLE)
-    con.execute("INSERT INTO api_facts (system, object, id, action, at, payload) VALUES (?, ?, ?, ?, ?, ?)",
-                (system, obj, object_id, action, int(at), orjson.dumps(payload).decode()))
+    con.executemany("INSERT INTO api_facts (system, object, id, action, at, payload) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(s, o, i, a, int(at), orjson.dumps(p).decode()) for s, o, i, a, at, p in rows])
 
 
 def read(con: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -47,6 +54,16 @@ def read(con: sqlite3.Connection) -> list[dict[str, Any]]:
     rows = con.execute("SELECT system, object, id, action, at, payload FROM api_facts ORDER BY seq").fetchall()
     return [{"system": s, "object": o, "id": i, "action": a, "at": at, **orjson.loads(p)}
             for s, o, i, a, at, p in rows]
+
+
+def hubspot_overlay(facts: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, str | None]]:
+    """(object type, id) -> the properties written through HubSpot's API, the latest value of
+    each (None: cleared)."""
+    overlay: dict[tuple[str, int], dict[str, str | None]] = {}
+    for fact in facts:
+        if fact["system"] == "hubspot" and fact["action"] == "update":
+            overlay.setdefault((fact["object"], int(fact["id"])), {}).update(fact["properties"])
+    return overlay
 
 
 def apply(world: World, facts: list[dict[str, Any]]) -> None:

@@ -48,6 +48,10 @@ def _iso(ts: int) -> str:
     return dt.datetime.fromtimestamp(int(ts), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _compact(vat: str) -> str:
+    return "".join(ch for ch in vat.upper() if ch.isalnum())
+
+
 def _money(minor: float) -> float:
     return round(float(minor) / 100, 2)
 
@@ -55,8 +59,10 @@ def _money(minor: float) -> float:
 class GroundTruth:
     """Builds the fault list from the world as it stands at `at` (epoch s)."""
 
-    def __init__(self, world: World, derived: Derived, at: int):
+    def __init__(self, world: World, derived: Derived, at: int,
+                 hubspot_written: dict[tuple[str, int], dict[str, str | None]] | None = None):
         self.world, self.d, self.at = world, derived, at
+        self.hubspot_written = hubspot_written or {}  # properties written through HubSpot's API (facts)
 
     def entries(self) -> list[dict[str, Any]]:
         found = [*self._clients(), *self._engagements(), *self._unbilled(), *self._invoices(), *self._orphans()]
@@ -92,7 +98,11 @@ class GroundTruth:
         }
 
     def crm_amount(self, engagement: int) -> float:
+        """The deal amount HubSpot shows: as amended, or as someone wrote it through the API."""
         e = self.world.engagements
+        written = self.hubspot_written.get(("deals", HS_DEAL_BASE + int(e["deal"][engagement])), {}).get("amount")
+        if written:
+            return float(written)
         amended = e["amended_at"][engagement] <= self.at
         return float(e["amended_amount"][engagement] if amended else e["amount"][engagement])
 
@@ -116,6 +126,9 @@ class GroundTruth:
         for i in np.flatnonzero(clients["fault"] == CF_ATTRIBUTE).tolist():
             attr = int(clients["fault_attr"][i])
             if attr == ATTR_VAT:
+                written = self.hubspot_written.get(("companies", HS_COMPANY_BASE + i), {}).get("vat_number")
+                if written and _compact(written) == _compact(d.vat[i]):
+                    continue  # fixed in HubSpot through its API
                 since, owner = d.erp_partner_at[i], "erp"
                 records = [record("erp", "res_partner", ERP_CLIENT_PARTNER_BASE + i, ref=d.erp_ref[i]),
                            record("hubspot", "company", HS_COMPANY_BASE + i)]
@@ -179,6 +192,8 @@ class GroundTruth:
                     continue
                 crm = self.crm_amount(k)
                 so = float(e["so_amount"][k])
+                if abs(crm - so) <= 0.01:
+                    continue  # the deal was corrected in HubSpot through its API
                 yield self.entry(f"contract_value_mismatch:{k}", "contract_value_mismatch", since, client,
                                  [deal_record, so_record], abs(crm - so), e["currency"][k],
                                  crm_amount=crm, erp_amount=so,

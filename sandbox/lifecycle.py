@@ -97,7 +97,8 @@ def advance(data_dir: str | Path, days: float) -> Summary:
                              fault_rates=saved["fault_rates"],
                              noise_rates=saved.get("noise_rates") or default_noise_rates(0.0))
         world = simulate(config, end)
-        facts.apply(world, facts.read(con))
+        written = facts.read(con)
+        facts.apply(world, written)
         derived = derive(world)
         window = Window(start=now, end=end, floor_ms=clock.floor_ms())
         engine = erp_schema.engine_for(store.erp_url(con, data_dir))
@@ -119,7 +120,7 @@ def advance(data_dir: str | Path, days: float) -> Summary:
             raise
     finally:
         con.close()
-    faults, noise_served = _write_ground_truth(data_dir, world, derived, end)
+    faults, noise_served = _write_ground_truth(data_dir, world, derived, end, facts.hubspot_overlay(written))
     return Summary(data_dir, end, counts, faults, time.perf_counter() - started, noise_served)
 
 
@@ -130,8 +131,9 @@ def _set_clock(con, end: int, last_stamp_ms: int = 0) -> None:
     store.set_meta(con, "last_stamp_ms", max(last_stamp_ms, end * 1000 + 999))
 
 
-def _write_ground_truth(data_dir: Path, world, derived, at: int) -> tuple[int, dict[str, int]]:
+def _write_ground_truth(data_dir: Path, world, derived, at: int,
+                        hubspot_written: dict | None = None) -> tuple[int, dict[str, int]]:
     """Write the ground truth; (faults, messy-but-valid records per kind) as of `at`."""
-    entries = ground_truth.GroundTruth(world, derived, at).entries()
+    entries = ground_truth.GroundTruth(world, derived, at, hubspot_written).entries()
     ground_truth.write(data_dir / store.GROUND_TRUTH_FILE, entries)
     return len(ground_truth.faults(entries)), ground_truth.noise_served(entries)

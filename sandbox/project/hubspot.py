@@ -7,7 +7,7 @@ import sqlite3
 import numpy as np
 import orjson
 
-from sandbox import hubspot_properties
+from sandbox import facts, hubspot_properties
 from sandbox.project import Window, iso_millis
 from sandbox.world import names
 from sandbox.world.config import CURRENCIES, DEAL_STAGES, ENGAGEMENT_TYPES, NEVER, SERVICES
@@ -38,19 +38,39 @@ def project(world: World, derived: Derived, window: Window, con: sqlite3.Connect
     """Write what the CRM shows at the window's end for records that changed within it."""
     if window.is_full:
         hubspot_properties.install(con, window.end * 1000)
+    overlay = facts.hubspot_overlay(facts.read(con))
     counts = {
-        "companies": _companies(world, derived, window, con),
-        "contacts": _contacts(world, derived, window, con),
-        "deals": _deals(world, derived, window, con),
+        "companies": _companies(world, derived, window, con, overlay),
+        "contacts": _contacts(world, derived, window, con, overlay),
+        "deals": _deals(world, derived, window, con, overlay),
     }
     return counts
+
+
+def _upsert(con: sqlite3.Connection, records: list[tuple], overlay: dict) -> None:
+    """Write projected records, keeping the properties written through the API as written."""
+    if overlay:
+        patched = []
+        for record in records:
+            written = overlay.get((record[0], int(record[1])))
+            if written:
+                props = orjson.loads(record[2])
+                for name, value in written.items():
+                    if value is None:
+                        props.pop(name, None)
+                    else:
+                        props[name] = value
+                record = (record[0], record[1], orjson.dumps(props).decode(), *record[3:])
+            patched.append(record)
+        records = patched
+    con.executemany(UPSERT, records)
 
 
 def _owner_id(owner: int) -> str:
     return str(OWNER_BASE + owner)
 
 
-def _companies(world: World, d: Derived, window: Window, con: sqlite3.Connection) -> int:
+def _companies(world: World, d: Derived, window: Window, con: sqlite3.Connection, overlay: dict) -> int:
     clients = world.clients
     created = clients["created_at"]
     events = (created, d.first_opened_at, d.first_won_at, d.hs_erp_ref_at, clients["archived_at"],
@@ -100,7 +120,7 @@ def _companies(world: World, d: Derived, window: Window, con: sqlite3.Connection
     for i in np.flatnonzero(window.changed(typed) & (merged > window.end)).tolist():
         records.append(_second_company(world, d, window, i, int(typed[i]), HS_MERGED_COMPANY_BASE,
                                        int(clients["variant"][i]) + 1, int(clients["owner"][i])))
-    con.executemany(UPSERT, records)
+    _upsert(con, records, overlay)
     gone = np.flatnonzero(window.changed(clients["crm_merged_at"]))
     con.executemany("DELETE FROM hs_objects WHERE object_type = 'companies' AND id = ?",
                     [(HS_MERGED_COMPANY_BASE + int(i),) for i in gone])
@@ -131,7 +151,7 @@ def _lifecycle(client: int, d: Derived, at: int) -> str:
     return "lead"
 
 
-def _contacts(world: World, d: Derived, window: Window, con: sqlite3.Connection) -> int:
+def _contacts(world: World, d: Derived, window: Window, con: sqlite3.Connection, overlay: dict) -> int:
     contacts, clients = world.contacts, world.clients
     created = contacts["created_at"]
     # A contact becomes a customer when its company does (HubSpot syncs the lifecycle stage).
@@ -161,12 +181,12 @@ def _contacts(world: World, d: Derived, window: Window, con: sqlite3.Connection)
                         int(archived_at) * 1000 if archived else None))
         company_id = HS_COMPANY_BASE + client
         links += _both_ways("contacts", contact_id, "companies", company_id, CONTACT_TO_COMPANY, COMPANY_TO_CONTACT)
-    con.executemany(UPSERT, records)
+    _upsert(con, records, overlay)
     _link(con, links)
     return len(records)
 
 
-def _deals(world: World, d: Derived, window: Window, con: sqlite3.Connection) -> int:
+def _deals(world: World, d: Derived, window: Window, con: sqlite3.Connection, overlay: dict) -> int:
     deals, clients = world.deals, world.clients
     n = len(deals)
     if n == 0:
@@ -216,7 +236,7 @@ def _deals(world: World, d: Derived, window: Window, con: sqlite3.Connection) ->
                         int(opened[i]) * 1000 + int(deals["ms_jitter"][i]), stamp, int(archived),
                         int(archived_at) * 1000 if archived else None))
         links += _both_ways("deals", deal_id, "companies", HS_COMPANY_BASE + client, DEAL_TO_COMPANY, COMPANY_TO_DEAL)
-    con.executemany(UPSERT, records)
+    _upsert(con, records, overlay)
     _link(con, links)
     return len(records)
 

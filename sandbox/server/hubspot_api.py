@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 import orjson
 
-from sandbox import store
+from sandbox import facts, store
 from sandbox.hubspot_properties import DEFAULT_PROPERTIES, SYSTEM_COLUMNS
 from sandbox.server.core import (
     ApiError,
@@ -757,6 +757,8 @@ class HubSpotApp(VendorApp):
     def _apply(con: sqlite3.Connection, object_type: str,
                updates: list[tuple[int, dict[str, str | None]]], stamp: int) -> None:
         # json_patch (RFC 7396) sets the given keys and removes those patched with null.
+        facts.record_many(con, [("hubspot", object_type, str(object_id), "update", stamp // 1000, {"properties": values})
+                                for object_id, values in updates])
         con.executemany(
             "UPDATE hs_objects SET properties = json_patch(properties, ?), updated_at = ? "
             "WHERE object_type = ? AND id = ?",

@@ -1,5 +1,6 @@
 """Writes through the vendor APIs are facts: `advance` never undoes or contradicts them, and the
-firm carries on around them (ERP included). One test per Stripe invoice status write."""
+firm carries on around them (ERP included). One test per Stripe invoice status write, and one for
+HubSpot property updates (the endpoints covered so far)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from sqlalchemy import text
 
 from sandbox import erp_schema, store
 from sandbox.lifecycle import advance, generate
+from sandbox.server.app import RunningServer
 from sandbox.world.config import DAY, SCALES, WorldConfig, fault_rates, noise_rates, parse_date
-from sandbox.world.derived import derive
+from sandbox.world.derived import HS_DEAL_BASE, derive
 from sandbox.world.firm import simulate
 
 AS_OF, DAYS, SEED = "2026-06-01", 60, 21
@@ -114,3 +116,34 @@ def test_an_invoice_marked_uncollectible_is_not_paid_afterwards(firm) -> None:
     invoice, charges, _, _ = state(data_dir, invoice_id, number)
     assert invoice["status"] == "uncollectible" and invoice["status_transitions"]["marked_uncollectible_at"]
     assert charges == []
+
+
+def deal_that_closes_later() -> str:
+    """HubSpot id of a deal open at AS_OF whose stage the simulation moves on within DAYS."""
+    start = parse_date(AS_OF)
+    config = WorldConfig(seed=SEED, scale=SCALES["small"], start=parse_date("2025-11-01"),
+                         fault_rates=fault_rates(), noise_rates=noise_rates())
+    deals = simulate(config, start + DAYS * DAY).deals
+    chosen = (deals["opened_at"] < start) & (deals["close_at"] > start) & (deals["close_at"] <= start + DAYS * DAY)
+    return str(HS_DEAL_BASE + int(chosen.nonzero()[0][0]))
+
+
+def test_a_deal_amount_edited_in_hubspot_stays_as_written(firm) -> None:
+    data_dir, _ = firm
+    deal = deal_that_closes_later()
+    with RunningServer(data_dir) as server:
+        client = server.client_settings()
+        headers = {"Authorization": f"Bearer {client['SOURCES__HUBSPOT__ACCESS_TOKEN']}"}
+        url = f"{client['SOURCES__HUBSPOT__BASE_URL']}/crm/v3/objects/deals/{deal}"
+        before = requests.get(url, params={"properties": "amount,dealstage"}, headers=headers, timeout=30).json()
+        response = requests.patch(url, json={"properties": {"amount": "12345.67", "description": "re-scoped"}},
+                                  headers=headers, timeout=30)
+        assert response.status_code == 200, response.text
+    advance(data_dir, DAYS)
+    with RunningServer(data_dir) as server:
+        client = server.client_settings()
+        headers = {"Authorization": f"Bearer {client['SOURCES__HUBSPOT__ACCESS_TOKEN']}"}
+        after = requests.get(f"{client['SOURCES__HUBSPOT__BASE_URL']}/crm/v3/objects/deals/{deal}",
+                             params={"properties": "amount,dealstage,description"}, headers=headers, timeout=30).json()
+    assert after["properties"]["dealstage"] != before["properties"]["dealstage"], "the simulation moved the deal on"
+    assert after["properties"]["amount"] == "12345.67" and after["properties"]["description"] == "re-scoped"
