@@ -347,6 +347,14 @@ class GroundTruth:
                              f"paid by bank transfer in {int(inv['instalments'][i])} instalments: the ERP shows it "
                              "partly paid until the last, billing marks it paid out of band once all are in",
                              instalments=int(inv["instalments"][i]), received=int(received[i].sum()))
+        for i in np.flatnonzero(inv["full_credit"] & (inv["cn_at"] <= at)).tolist():
+            records = [record("stripe", "invoice", d.stripe_invoice_id[i], number=d.invoice_number[i]),
+                       record("stripe", "credit_note", stripe_id("cn", w.seed, "credit_note", i))]
+            if d.erp_cn_at[i] <= at:
+                records.append(record("erp", "account_move", ERP_REFUND_BASE + i, name=d.erp_refund_name[i]))
+            yield self.valid(f"full_credit:{i}", "full_credit", int(inv["client"][i]), records,
+                             "an invoice credited in full before payment: Stripe shows it paid with nothing "
+                             "collected, the ERP shows it reversed; no payment is missing")
         for i in np.flatnonzero(inv["cn_after_payment"] & (inv["cn_at"] <= at)).tolist():
             records = [record("stripe", "invoice", d.stripe_invoice_id[i], number=d.invoice_number[i]),
                        record("stripe", "credit_note", stripe_id("cn", w.seed, "credit_note", i)),
@@ -465,6 +473,7 @@ def noise_served(entries: list[dict[str, Any]]) -> dict[str, int]:
             label = "reverse-charged invoices" if entry["details"]["treatment"] == "reverse_charge" else "taxed invoices"
             count = len(entry["records"])
         label = {"partial_payment": "invoices paid in instalments", "refund": "refunds after payment",
+                 "full_credit": "invoices credited in full",
                  "homonym": "homonym clients", "extra_domain": "clients with a second domain",
                  "vat_format": "VAT numbers typed loosely", "erp_archive": "ERP partners archived",
                  "crm_merge": "HubSpot companies merged",

@@ -276,6 +276,8 @@ def _ledger(world: World, d: Derived, window: Window, conn: Connection) -> dict[
         residual = max(round(residual, 2), 0.0)
         if is_cancelled:
             state, payment_state = "cancel", "not_paid"
+        elif invoices["full_credit"][i] and refund_applied:
+            state, payment_state = "posted", "reversed"
         elif residual == 0:
             state, payment_state = "posted", "paid"
         elif residual < erp_total:

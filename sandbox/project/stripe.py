@@ -176,7 +176,7 @@ class StripeProjection:
             pre_payment_credit_notes_amount=0 if after_payment else credit,
             post_payment_credit_notes_amount=credit if after_payment else 0,
             paid_out_of_band=out_of_band and status == "paid",
-            charge=d.stripe_charge_id[i] if status == "paid" and not out_of_band else None,
+            charge=d.stripe_charge_id[i] if status == "paid" and not out_of_band and not inv["full_credit"][i] else None,
             customer_name=name, customer_email=f"accounts@{d.stripe_domain[client]}" if client >= 0 else None,
             description=description, metadata=metadata, billing_reason="manual",
             footer=tax.REVERSE_CHARGE_NOTE if inv["tax_treatment"][i] == tax.REVERSE_CHARGE else None)
@@ -315,7 +315,7 @@ class StripeProjection:
                         emit(ts, order, kind, snapshot)
             paid = int(inv["stripe_paid_at"][i])
             refunded = int(inv["cn_at"][i]) if inv["cn_after_payment"][i] else NEVER
-            if paid <= end and not inv["instalments"][i] and (
+            if paid <= end and not inv["instalments"][i] and not inv["full_credit"][i] and (
                     self.in_window(paid) or self.in_window(int(inv["disputed_at"][i])) or self.in_window(refunded)):
                 charge = self.charge_doc(i, end)
                 docs.append(charge)

@@ -131,6 +131,7 @@ NOISE_KINDS = (
     "tax",
     "partial_payment",
     "refund",
+    "full_credit",
     "homonym",
     "extra_domain",
     "vat_format",
@@ -142,7 +143,7 @@ NOISE_KINDS = (
 )
 
 # Probability per eligible record: `tax` per client of a VAT-registered entity (its invoices
-# carry VAT, or name the reverse charge); `partial_payment` and `refund` per paid invoice with
+# carry VAT, or name the reverse charge); `partial_payment`, `refund` and `full_credit` per paid invoice with
 # no fault, dispute or earlier credit note (see world/payments.py); `homonym`, `extra_domain` and
 # `vat_format` per new client without a fault, `erp_archive` and `crm_merge` per client (see world/identity.py); `harvest_marking` per T&M
 # engagement whose project manager marks time invoiced in Harvest by hand; `slow_posting` per
@@ -151,6 +152,7 @@ DEFAULT_NOISE_RATES = {
     "tax": 1.0,
     "partial_payment": 0.06,
     "refund": 0.03,
+    "full_credit": 0.01,
     "homonym": 0.04,
     "extra_domain": 0.05,
     "vat_format": 0.2,

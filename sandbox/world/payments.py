@@ -6,6 +6,9 @@
 - `refund`: some weeks after paying, the client is granted a reduction: a credit note after
   payment, refunded on the charge (Stripe `post_payment` credit note with a refund, the charge's
   `amount_refunded`; the ERP posts an `out_refund` reversing the invoice).
+- `full_credit`: an invoice issued in error is credited in full before anyone pays it: a Stripe
+  credit note for its whole total (Stripe then shows it paid, with nothing collected) and an ERP
+  `out_refund` reversing the whole invoice (`payment_state` reversed).
 
 Each is drawn per eligible invoice (paid, no injected fault, a client the ERP knows, no dispute
 and no pre-payment credit note) from the month's own payments-noise stream, so the rates move no fault.
@@ -35,12 +38,14 @@ def plan(invoices: Table, rng: np.random.Generator, rates: dict[str, float], pai
     refund_share = rng.uniform(0.1, 0.5, n)
     refund_delay = (rng.uniform(5, 40, n) * DAY).astype(np.int64)
     refund_erp_lag = (rng.uniform(0.1, 3, n) * DAY).astype(np.int64)
+    u_full, full_delay = rng.random(n), (rng.uniform(2, 20, n) * DAY).astype(np.int64)
 
     finalized, paid_at = invoices["finalized_at"], invoices["paid_at"]
     eligible = ((invoices["outcome"] == paid) & (invoices["fault"] == fault_none) & client_in_erp
                 & (invoices["disputed_at"] >= NEVER) & (invoices["cn_at"] >= NEVER))
     partial = eligible & (paid_at - finalized >= MIN_SPREAD) & (u_partial < rates["partial_payment"])
     refund = eligible & ~partial & (u_refund < rates["refund"])
+    full = eligible & ~partial & ~refund & (u_full < rates["full_credit"]) & (paid_at - finalized > 20 * DAY)
 
     # instalments: received over the invoice's payment period, the last on the day it is paid
     slot = np.arange(MAX_INSTALMENTS)[None, :]
@@ -72,3 +77,14 @@ def plan(invoices: Table, rng: np.random.Generator, rates: dict[str, float], pai
     invoices["cn_amount"] = np.where(refund, net + vat, invoices["cn_amount"])
     invoices["cn_tax"] = np.where(refund, vat, invoices["cn_tax"])
     invoices["erp_cn_at"] = np.where(refund, cn_at + refund_erp_lag, invoices["erp_cn_at"])
+
+    # full credit: nobody pays; Stripe counts the credited invoice paid at the credit note
+    credited_at = finalized + full_delay
+    invoices["full_credit"] = full
+    invoices["cn_at"] = np.where(full, credited_at, invoices["cn_at"])
+    invoices["cn_amount"] = np.where(full, total, invoices["cn_amount"])
+    invoices["cn_tax"] = np.where(full, invoices["tax"], invoices["cn_tax"])
+    invoices["erp_cn_at"] = np.where(full, credited_at + refund_erp_lag, invoices["erp_cn_at"])
+    for column in ("paid_at", "stripe_paid_at"):
+        invoices[column] = np.where(full, credited_at, invoices[column])
+    invoices["erp_paid_at"] = np.where(full, NEVER, invoices["erp_paid_at"])

@@ -387,7 +387,20 @@ def check_valid_crm_merge(s: Systems, e: dict) -> None:
     assert s.hubspot("companies", winner["id"])["hs_merged_object_ids"] == loser["id"]
 
 
+def check_valid_full_credit(s: Systems, e: dict) -> None:
+    """Stripe: paid by a credit note for the whole total, nothing collected, no charge; the ERP:
+    reversed by an out_refund of the same total."""
+    invoice = s.stripe(_record(e, "stripe", "invoice")[0]["id"])
+    note = s.stripe(_record(e, "stripe", "credit_note")[0]["id"])
+    assert invoice["status"] == "paid" and invoice["amount_paid"] == 0 and invoice["charge"] is None
+    assert note["total"] == invoice["total"] == invoice["pre_payment_credit_notes_amount"]
+    for move in _erp_invoice(s, invoice["number"]):
+        refunds = _record(e, "erp", "account_move")
+        assert move["payment_state"] == ("reversed" if refunds else "not_paid")
+
+
 VALID_CHECKS: dict[str, Callable[[Systems, dict], None]] = {
+    "full_credit": check_valid_full_credit,
     "crm_merge": check_valid_crm_merge,
     "erp_archive": check_valid_erp_archive,
     "slow_posting": check_valid_slow_posting, "fx_calendar": check_valid_fx_calendar,

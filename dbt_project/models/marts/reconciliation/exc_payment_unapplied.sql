@@ -2,7 +2,8 @@
 -- the ERP posting SLA has passed since (`erp_posting_sla_days` after `paid_at`), the ERP
 -- invoice exists, and no payment is reconciled with it (Odoo's invoice-payment link). The
 -- payment may sit in the ERP unreconciled (then it is named in `related_record_ids`, when the
--- payments mart could pair it with the charge) or be missing there. Subject: the Stripe
+-- payments mart could pair it with the charge) or be missing there. An invoice Stripe counts
+-- paid with nothing collected (credited in full) has no payment to apply. Subject: the Stripe
 -- invoice; owned by the ERP. At risk: the amount Stripe collected (`amount_paid`), in the
 -- invoice's currency.
 with
@@ -14,6 +15,7 @@ invoices as (
       and stripe_status = 'paid'
       and erp_move_id is not null
       and stripe_paid_at is not null
+      and stripe_amount_paid > {{ var('amount_tolerance') }}
       and {{ dbt.dateadd('day', var('erp_posting_sla_days'), 'stripe_paid_at') }} <= {{ as_of() }}
 
 ),
