@@ -54,7 +54,7 @@ TOP_N = 50
 TREND_RUNS = 30
 LIFECYCLE_RUNS = 12
 
-# DESIGN.md's catalogue, in its order: what each type catches.
+# The exception catalogue (dbt_project/DECISIONLOG.md, "The exceptions"), in its order: what each type catches.
 EXCEPTION_TYPES: dict[str, str] = {
     "customer_missing_in_erp": "a won CRM client has no ERP customer master",
     "customer_attribute_mismatch": "systems disagree on a customer field its owner holds",

@@ -1,4 +1,5 @@
-"""The CRM contract reverse ETL writes (DESIGN.md, "The CRM contract"), and how values travel.
+"""The CRM contract reverse ETL writes, and how values travel. This module is the contract's one
+definition; dbt_project/DECISIONLOG.md, "CRM sync", says how each value is computed.
 
 Each object type has a sync model in `crm_sync` whose columns are exactly the properties it
 writes, keyed by the HubSpot record id. Nothing outside these lists is ever written: the CRM

@@ -1,6 +1,6 @@
 """The CRM sync models, the stale-CRM exception, the business metrics and the audit snapshots.
 
-- The sync models carry exactly DESIGN.md's CRM contract, one row per live HubSpot record.
+- The sync models carry exactly the CRM contract (reverse_etl/contract.py), one row per live HubSpot record.
 - `crm_financial_status_stale` lists exactly the companies whose financial properties in
   HubSpot differ from `sync_hubspot__companies`: all of them before any push, none after the
   values were written through the sandbox's HubSpot API (a miniature of the reverse ETL) and
@@ -23,7 +23,7 @@ import requests
 from sandbox.lifecycle import advance
 from tests.dbt.conftest import Warehouse, served_copy
 
-# DESIGN.md, "The CRM contract": property -> (HubSpot type, field type).
+# The CRM contract (reverse_etl/contract.py): property -> (HubSpot type, field type).
 COMPANY_PROPERTIES: dict[str, tuple[str, str]] = {
     "ar_balance": ("number", "number"),
     "ar_overdue_amount": ("number", "number"),

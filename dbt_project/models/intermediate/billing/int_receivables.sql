@@ -7,7 +7,7 @@
 -- posted or cancelled ERP customer invoice no Stripe invoice explains (a manual ledger invoice),
 -- but never a second ERP posting of one number (`is_duplicate_erp_posting`, a data error).
 --
--- Owed or not (DESIGN.md: billing owns invoice and payment status, the ERP owns the AR ledger):
+-- Owed or not (DECISIONLOG.md, "Who owns which customer field": billing owns invoice and payment status, the ERP owns the AR ledger):
 -- an invoice is settled at the first of
 --   `paid`         billing marked it paid,
 --   `void`         billing voided it (for a ledger-only invoice: the ERP cancelled it),

@@ -1,5 +1,5 @@
 -- One row per customer (a real client), with its record in each system and the master data of
--- DESIGN.md applied field by field:
+-- The ownership rules (DECISIONLOG.md, "Who owns which customer field") applied field by field:
 --   HubSpot (the CRM) owns identity, name, domain and owner;
 --   the ERP owns the legal name, VAT / tax id, country, customer ref and legal entity;
 --   Stripe owns how the customer is billed (billing currency and e-mail).

@@ -1,7 +1,7 @@
 -- What reverse ETL writes on each HubSpot company: exactly the company properties of the CRM
--- contract (DESIGN.md, group "Financial status"), one row per live HubSpot company (not
--- archived, not merged into another: HubSpot rejects writes to both), keyed by its HubSpot id. Amounts are in the company's billing currency
--- (`billing_currency`). A duplicate HubSpot company of one client shows the same figures as the
+-- contract (reverse_etl/contract.py, group "Financial status"), one row per live HubSpot
+-- company (not archived, not merged into another: HubSpot rejects writes to both), keyed by its
+-- HubSpot id. Amounts are in the company's billing currency (`billing_currency`). A duplicate HubSpot company of one client shows the same figures as the
 -- primary one: both stand for the same client. How each property is computed:
 -- int_customer_financials and DECISIONLOG.md, "CRM sync".
 --

@@ -1,5 +1,5 @@
 -- What reverse ETL writes on each HubSpot deal: exactly the deal properties of the CRM contract
--- (DESIGN.md), one row per live (not archived) HubSpot deal, keyed by its HubSpot id. Amounts
+-- (reverse_etl/contract.py), one row per live (not archived) HubSpot deal, keyed by its HubSpot id. Amounts
 -- are in the deal's currency (HubSpot's `deal_currency_code`, the currency of the deal's own
 -- `amount`); an ERP or billing document in another currency is converted at its own date.
 --   contract_value_erp  the total of the deal's ERP contract (the live sale order carrying the

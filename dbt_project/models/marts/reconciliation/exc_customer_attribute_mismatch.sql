@@ -1,5 +1,5 @@
 -- The same customer holds different values of a field in two systems, judged against the
--- system that owns the field (DESIGN.md). One exception per attribute, on the record holding
+-- system that owns the field (DECISIONLOG.md, "Who owns which customer field"). One exception per attribute, on the record holding
 -- the wrong value, owned by the system whose value is right:
 --   vat      HubSpot `vat_number` vs the ERP partner's VAT (the ERP owns it), both present and
 --            different once normalised (a European number typed without its country prefix
