@@ -228,11 +228,11 @@ def expected_company_values(records: VendorRecords, firm: list[ClientRecords], a
         if move["move_type"] == "out_invoice" and move["ref"] and move["state"] == "posted":
             erp_invoice.setdefault(move["ref"], move)
     paid_in_erp = {ref for ref, move in erp_invoice.items() if move["payment_state"] in ("paid", "in_payment")}
-    linked_numbers = {m["ref"] for m in records.erp_moves for inv, _ in records.erp_links if m["id"] == inv}
+    move_ref = {m["id"]: m["ref"] for m in records.erp_moves if m["move_type"] == "out_invoice"}
+    linked_numbers = {move_ref.get(invoice_id) for invoice_id, _ in records.erp_links}
     posted_payments = [p for p in records.erp_payments if p["state"] not in ("draft", "cancel", "canceled", "rejected")
                        and p["payment_type"] == "inbound"]
     # what the ERP ledger has applied to each invoice number: posted payments reconciled with it
-    move_ref = {m["id"]: m["ref"] for m in records.erp_moves if m["move_type"] == "out_invoice"}
     payment_amount = {p["id"]: Decimal(str(p["amount"])) for p in posted_payments}
     ledger_paid = defaultdict(Decimal)
     for invoice_id, payment_id in records.erp_links:
@@ -242,6 +242,7 @@ def expected_company_values(records: VendorRecords, firm: list[ClientRecords], a
     by_customer = defaultdict(list)
     for invoice in records.invoices:
         by_customer[invoice["customer"]].append(invoice)
+    number_of = {invoice["id"]: invoice["number"] for invoice in records.invoices}
     charges_of = defaultdict(list)
     for charge in records.charges:
         charges_of[charge["customer"]].append(charge)
@@ -284,8 +285,7 @@ def expected_company_values(records: VendorRecords, firm: list[ClientRecords], a
                     collections = True
             for charge in charges_of.get(cid, []):
                 if charge["status"] == "succeeded" and charge["paid"] and charge["amount"] - charge["amount_refunded"] > 0:
-                    invoice = next((i for i in by_customer[cid] if i["id"] == charge["invoice"]), None)
-                    number = invoice["number"] if invoice else None
+                    number = number_of.get(charge["invoice"])
                     if number not in linked_numbers and not any(p["payment_reference"] == number for p in posted_payments):
                         paid.append(_date(charge["created"]))
         paid += [p["date"] if isinstance(p["date"], dt.date) else dt.date.fromisoformat(str(p["date"])[:10])

@@ -4,6 +4,7 @@ HubSpot property updates (the endpoints covered so far)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from sandbox.world.firm import simulate
 AS_OF, DAYS, SEED = "2026-06-01", 60, 21
 
 
+@functools.cache
 def open_invoices_paid_later() -> list[tuple[str, str]]:
     """(Stripe invoice id, number) of invoices open at AS_OF that the simulated client pays by card
     within DAYS, with no fault, instalment plan or credit note to confound what follows."""
@@ -75,45 +77,39 @@ def state(data_dir: Path, invoice_id: str, number: str) -> tuple[dict, list[dict
     return invoice, charges, moves, payments
 
 
-def test_a_voided_invoice_is_never_paid_afterwards(firm) -> None:
+def write_then_advance(firm, which: int, action: str, **form: str) -> tuple[dict, ...]:
+    """POST `action` on the `which`-th open invoice the simulation pays later, advance past that
+    payment; the write's response, then the invoice's state (`state`)."""
     data_dir, stripe = firm
-    invoice_id, number = open_invoices_paid_later()[0]
-    stripe(f"/v1/invoices/{invoice_id}/void")
+    invoice_id, number = open_invoices_paid_later()[which]
+    written = stripe(f"/v1/invoices/{invoice_id}/{action}", **form)
     advance(data_dir, DAYS)
-    invoice, charges, moves, payments = state(data_dir, invoice_id, number)
+    return (written, *state(data_dir, invoice_id, number))
+
+
+def test_a_voided_invoice_is_never_paid_afterwards(firm) -> None:
+    _, invoice, charges, moves, payments = write_then_advance(firm, 0, "void")
     assert invoice["status"] == "void" and invoice["amount_paid"] == 0
     assert charges == [] and payments == []
     assert [m["state"] for m in moves] == ["cancel"], "finance cancels it in the ERP"
 
 
 def test_an_invoice_paid_out_of_band_is_not_paid_again(firm) -> None:
-    data_dir, stripe = firm
-    invoice_id, number = open_invoices_paid_later()[1]
-    stripe(f"/v1/invoices/{invoice_id}/pay", paid_out_of_band="true")
-    advance(data_dir, DAYS)
-    invoice, charges, moves, payments = state(data_dir, invoice_id, number)
+    _, invoice, charges, moves, payments = write_then_advance(firm, 1, "pay", paid_out_of_band="true")
     assert invoice["status"] == "paid" and invoice["paid_out_of_band"] and invoice["charge"] is None
     assert charges == [], "no card payment replaces the one recorded out of band"
     assert len(payments) == 1 and [m["payment_state"] for m in moves] == ["paid"], "one ERP payment, applied"
 
 
 def test_an_invoice_paid_by_card_through_the_api_keeps_its_one_charge(firm) -> None:
-    data_dir, stripe = firm
-    invoice_id, number = open_invoices_paid_later()[2]
-    paid = stripe(f"/v1/invoices/{invoice_id}/pay")
-    advance(data_dir, DAYS)
-    invoice, charges, _, payments = state(data_dir, invoice_id, number)
+    paid, invoice, charges, _, payments = write_then_advance(firm, 2, "pay")
     assert invoice["status"] == "paid" and invoice["charge"] == paid["charge"]
     assert [c["id"] for c in charges] == [paid["charge"]]
     assert len(payments) == 1
 
 
 def test_an_invoice_marked_uncollectible_is_not_paid_afterwards(firm) -> None:
-    data_dir, stripe = firm
-    invoice_id, number = open_invoices_paid_later()[3]
-    stripe(f"/v1/invoices/{invoice_id}/mark_uncollectible")
-    advance(data_dir, DAYS)
-    invoice, charges, _, _ = state(data_dir, invoice_id, number)
+    _, invoice, charges, _, _ = write_then_advance(firm, 3, "mark_uncollectible")
     assert invoice["status"] == "uncollectible" and invoice["status_transitions"]["marked_uncollectible_at"]
     assert charges == []
 
