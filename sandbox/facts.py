@@ -124,7 +124,6 @@ def _write_off(inv, i: int, at: int) -> None:
 def _pay(inv, i: int, at: int, *, out_of_band: bool) -> None:
     _cancel_after(inv, i, at)
     inv["paid_at"][i] = inv["stripe_paid_at"][i] = at
-    inv["paid_by_api"][i] = True
     inv["paid_out_of_band"][i] = out_of_band
     if inv["instalments"][i] and not (inv["erp_instalment_at"][i] < NEVER).any():
         inv["instalments"][i] = 0

@@ -59,7 +59,6 @@ def plan(invoices: Table, rng: np.random.Generator, rates: dict[str, float], pai
     amounts = np.floor(share * total[:, None]).astype(np.int64)
     amounts = np.where(last & used, total[:, None] - np.where(last, 0, amounts).sum(axis=1, keepdims=True), amounts)
     # set by `sandbox.facts` when the invoice was paid or written through the API
-    invoices["paid_by_api"] = np.zeros(n, dtype=bool)
     invoices["paid_out_of_band"] = np.zeros(n, dtype=bool)
     invoices["api_written_at"] = np.full(n, NEVER, dtype=np.int64)
     invoices["instalments"] = np.where(partial, parts, 0)
