@@ -1,0 +1,61 @@
+"""Writes made through the sandbox's vendor APIs are facts of the firm's world.
+
+The firm is re-simulated from its seed at every `advance`; without this module a Stripe invoice
+voided through the API would be projected paid again the next time its simulated life moved on.
+Each such write is recorded in the state (`api_facts`), and `apply` rewrites the simulated world
+around it before anything is projected or judged: an invoice voided is never paid afterwards (and
+finance cancels it in the ERP), one paid out of band is not paid again by card nor recorded twice
+in the ERP, one marked uncollectible is not paid afterwards.
+
+One module per system says what its writes mean for the world (`stripe`, `hubspot`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from sandbox.facts import stripe
+from sandbox.facts.hubspot import hubspot_overlay
+from sandbox.world.firm import World
+
+__all__ = ["apply", "hubspot_overlay", "read", "record", "record_many"]
+
+TABLE = """
+CREATE TABLE IF NOT EXISTS api_facts (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    system  TEXT NOT NULL,
+    object  TEXT NOT NULL,
+    id      TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    at      INTEGER NOT NULL,               -- epoch s, the sandbox clock
+    payload TEXT NOT NULL
+)
+"""
+
+
+def record(con: sqlite3.Connection, system: str, obj: str, object_id: str, action: str, at: int,
+           **payload: Any) -> None:
+    record_many(con, [(system, obj, object_id, action, at, payload)])
+
+
+def record_many(con: sqlite3.Connection, rows: list[tuple[str, str, str, str, int, dict[str, Any]]]) -> None:
+    """Record writes (system, object, id, action, at, payload) in the caller's transaction."""
+    con.execute(TABLE)
+    con.executemany("INSERT INTO api_facts (system, object, id, action, at, payload) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(s, o, i, a, int(at), orjson.dumps(p).decode()) for s, o, i, a, at, p in rows])
+
+
+def read(con: sqlite3.Connection) -> list[dict[str, Any]]:
+    con.execute(TABLE)
+    rows = con.execute("SELECT system, object, id, action, at, payload FROM api_facts ORDER BY seq").fetchall()
+    return [{"system": s, "object": o, "id": i, "action": a, "at": at, **orjson.loads(p)}
+            for s, o, i, a, at, p in rows]
+
+
+def apply(world: World, facts: list[dict[str, Any]]) -> None:
+    """Rewrite the simulated world so that it agrees with every fact, in place (before anything
+    is derived from it)."""
+    stripe.apply(world, facts)
