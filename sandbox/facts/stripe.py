@@ -1,6 +1,18 @@
-"""Stripe invoice status writes as facts: an invoice voided is never paid afterwards (and finance
-cancels it in the ERP), one paid out of band is not paid again by card nor recorded twice in the
-ERP, one marked uncollectible is not paid afterwards."""
+"""Stripe writes as facts.
+
+- Invoice status writes: an invoice voided is never paid afterwards (and finance cancels it in
+  the ERP), one paid out of band is not paid again by card nor recorded twice in the ERP, one
+  marked uncollectible is not paid afterwards. A simulated draft finalised early is finalised then.
+- Credit notes: one issued before payment, or after payment and refunded in full on the charge,
+  becomes the invoice's credit note in the world (the client pays what is left; finance posts the
+  credit in the ERP the next day). A credit note the world cannot hold (a second one, one left as
+  customer balance or settled out of band, one voided) makes the invoice the API's: the
+  projection leaves it as written and nothing planned for it afterwards happens.
+- Field updates of customers and invoices (`stripe_overlay`): the fields written stay as written
+  on every later projection of the object.
+- Objects the API created (customers, invoice items, invoices, their credit notes) live in the
+  API's state only; the projection never writes them.
+"""
 
 from __future__ import annotations
 
@@ -20,16 +32,77 @@ def apply(world: World, facts: list[dict[str, Any]]) -> None:
         return
     index = {stripe_id("in", world.seed, "invoice", i): i for i in range(len(inv))}
     for fact in facts:
-        if fact["system"] != "stripe" or fact["object"] != "invoice" or fact["id"] not in index:
+        if fact["system"] != "stripe" or fact["action"] == "update":
+            continue
+        invoice = fact["id"] if fact["object"] == "invoice" else fact.get("invoice")
+        if invoice not in index:
             continue  # an invoice the API created lives in the API's state only
-        i, at = index[fact["id"]], int(fact["at"])
-        inv["api_written_at"][i] = at
-        if fact["action"] == "void":
-            _void(inv, i, at)
-        elif fact["action"] == "pay":
-            _pay(inv, i, at, out_of_band=fact.get("out_of_band", False))
-        elif fact["action"] == "mark_uncollectible":
-            _write_off(inv, i, at)
+        i, at = index[invoice], int(fact["at"])
+        if fact["object"] == "credit_note":
+            _credit_note(inv, i, at, fact)
+        elif fact["action"] == "finalize":
+            inv["finalized_at"][i] = min(int(inv["finalized_at"][i]), at)
+        else:
+            inv["api_written_at"][i] = at
+            if fact["action"] == "void":
+                _void(inv, i, at)
+            elif fact["action"] == "pay":
+                _pay(inv, i, at, out_of_band=fact.get("out_of_band", False))
+            elif fact["action"] == "mark_uncollectible":
+                _write_off(inv, i, at)
+
+
+def stripe_overlay(facts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Object id -> the fields written through the API: `fields` (top-level values) and
+    `metadata` (keys, None where deleted), the latest value of each."""
+    overlay: dict[str, dict[str, Any]] = {}
+    for fact in facts:
+        if fact["system"] == "stripe" and fact["action"] == "update":
+            written = overlay.setdefault(fact["id"], {"fields": {}, "metadata": {}})
+            written["fields"].update(fact["fields"])
+            written["metadata"].update(fact["metadata"])
+    return overlay
+
+
+def apply_overlay(doc: dict[str, Any], written: dict[str, Any]) -> None:
+    """Lay the written fields over a freshly projected object, in place."""
+    doc.update(written["fields"])
+    metadata = dict(doc.get("metadata") or {})
+    for key, value in written["metadata"].items():
+        if value is None:
+            metadata.pop(key, None)
+        else:
+            metadata[key] = value
+    doc["metadata"] = metadata
+
+
+def _credit_note(inv, i: int, at: int, fact: dict[str, Any]) -> None:
+    """A credit note issued or voided through the API, held by the world where it can be."""
+    simulated_before = inv["cn_at"][i] <= at and not inv["cn_by_api"][i]
+    if fact["action"] == "create" and not simulated_before and not inv["cn_by_api"][i] \
+            and not inv["instalments"][i] and (
+            fact["type"] == "pre_payment" or fact["refund_amount"] == fact["amount"]):
+        after_payment = fact["type"] == "post_payment"
+        inv["cn_by_api"][i] = True
+        inv["cn_after_payment"][i] = after_payment
+        inv["cn_at"][i], inv["cn_amount"][i], inv["cn_tax"][i] = at, fact["amount"], fact["tax"]
+        if inv["erp_posted_at"][i] < NEVER:
+            inv["erp_cn_at"][i] = max(at, int(inv["erp_posted_at"][i])) + FINANCE_LAG
+        if not after_payment and fact["amount"] >= inv["total"][i] and inv["paid_at"][i] > at:
+            _cancel_after(inv, i, at)
+            inv["full_credit"][i] = True
+            inv["paid_at"][i] = inv["stripe_paid_at"][i] = at
+            inv["erp_paid_at"][i] = NEVER
+            inv["outcome"][i] = PAID
+        return
+    inv["api_written_at"][i] = at
+    _cancel_after(inv, i, at)
+    if inv["erp_paid_at"][i] > at:
+        inv["erp_paid_at"][i] = NEVER
+    if fact["action"] == "void" and inv["cn_by_api"][i]:
+        inv["cn_at"][i], inv["cn_amount"][i], inv["cn_tax"][i] = NEVER, 0, 0
+        if inv["erp_cn_at"][i] > at:
+            inv["erp_cn_at"][i] = NEVER
 
 
 def _cancel_after(inv, i: int, at: int) -> None:

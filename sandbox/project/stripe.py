@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from sandbox import stripe_objects as so
+from sandbox import facts, stripe_objects as so
+from sandbox.facts import stripe as stripe_facts
 from sandbox.project import Window
 from sandbox.world import names, tax
 from sandbox.world.config import CURRENCIES, DAY, NEVER, SERVICES
@@ -333,11 +334,15 @@ class StripeProjection:
                         if ts <= end:
                             emit(ts, 1, kind, self.dispute_doc(i, ts))
             cn_at = int(inv["cn_at"][i])
-            if self.in_window(cn_at):
+            if self.in_window(cn_at) and not inv["cn_by_api"][i]:
                 note = self.credit_note_doc(i)
                 docs.append(note)
                 counts["credit_notes"] += 1
                 emit(cn_at, 1, "credit_note.created", note)
+        overlay = stripe_facts.stripe_overlay(facts.read(con))
+        for doc in docs:
+            if doc["id"] in overlay:
+                stripe_facts.apply_overlay(doc, overlay[doc["id"]])
         docs.sort(key=lambda doc: doc["created"])
         so.put_objects(con, docs, lines)
         events.sort(key=lambda e: (e[0], e[1]))

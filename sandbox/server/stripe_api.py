@@ -271,6 +271,14 @@ def _snapshot(doc: Mapping[str, Any]) -> dict[str, Any]:
     return orjson.loads(orjson.dumps(doc))
 
 
+def _record_update(ctx: Ctx, doc: dict[str, Any], before: dict[str, Any]) -> None:
+    """Record the fields an update changed, so `advance` keeps them as written."""
+    fields = {k: v for k, v in doc.items() if k != "metadata" and before.get(k) != v}
+    metadata = {k: doc["metadata"].get(k) for k in set(doc["metadata"]) | set(before["metadata"] or {})
+                if (before["metadata"] or {}).get(k) != doc["metadata"].get(k)}
+    facts.record(ctx.con, "stripe", doc["object"], doc["id"], "update", ctx.now, fields=fields, metadata=metadata)
+
+
 # --- the app -----------------------------------------------------------------------------------
 
 ListFilter = Callable[[Any], tuple[str, list[Any]]]
@@ -726,6 +734,7 @@ class StripeApp(VendorApp):
         before = _snapshot(doc)
         self._customer_fields(doc, p)
         if doc != before:
+            _record_update(ctx, doc, before)
             ctx.save(doc)
             if doc["metadata"] != before["metadata"]:
                 changed = set(doc["metadata"]) | set(before["metadata"])
@@ -899,6 +908,7 @@ class StripeApp(VendorApp):
         if "metadata" in p:
             doc["metadata"] = _metadata(p["metadata"], doc["metadata"])
         if doc != before:
+            _record_update(ctx, doc, before)
             ctx.save(doc)
             ctx.updated("invoice.updated", before, doc)
         return doc
@@ -910,6 +920,7 @@ class StripeApp(VendorApp):
                          "non-draft invoice.", "invoice_already_finalized")
         if "auto_advance" in p:
             doc["auto_advance"] = _bool(p["auto_advance"], "auto_advance")
+        facts.record(ctx.con, "stripe", "invoice", doc["id"], "finalize", ctx.now)
         self._finalize(ctx, doc)
         ctx.save(doc)
         return doc
@@ -1058,6 +1069,9 @@ class StripeApp(VendorApp):
             metadata=_metadata(p["metadata"]) if "metadata" in p else None,
             out_of_band_amount=extra["out_of_band_amount"] or None, refund=refund,
             customer_balance_transaction=balance_txn)
+        facts.record(ctx.con, "stripe", "credit_note", note_id, "create", ctx.now, invoice=invoice["id"],
+                     type=note["type"], amount=note["amount"], refund_amount=extra["refund_amount"],
+                     tax=sum(t["amount"] for line in lines for t in line.get("tax_amounts") or []))
         ctx.save(note, lines)
         ctx.emit("credit_note.created", note)
         ctx.save(invoice)
@@ -1164,6 +1178,7 @@ class StripeApp(VendorApp):
         if invoice["status"] != "open":
             raise _state("You can only void a credit note if the associated invoice is open; "
                          f"invoice {invoice['id']} is {invoice['status']}.")
+        facts.record(ctx.con, "stripe", "credit_note", note["id"], "void", ctx.now, invoice=invoice["id"])
         note["status"] = "void"
         note["voided_at"] = ctx.now
         before = _snapshot(invoice)

@@ -61,6 +61,7 @@ def plan(invoices: Table, rng: np.random.Generator, rates: dict[str, float], pai
     # set by `sandbox.facts` when the invoice was paid or written through the API
     invoices["paid_out_of_band"] = np.zeros(n, dtype=bool)
     invoices["api_written_at"] = np.full(n, NEVER, dtype=np.int64)
+    invoices["cn_by_api"] = np.zeros(n, dtype=bool)  # the credit note is one a client issued through the API
     invoices["instalments"] = np.where(partial, parts, 0)
     invoices["instalment_amount"] = np.where(used, amounts, 0)
     invoices["erp_instalment_at"] = np.where(used, received + erp_lag, NEVER)
