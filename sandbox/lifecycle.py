@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import erp_schema, facts, ground_truth, store
+from sandbox.facts import erp as erp_facts
 from sandbox.credentials import new_credentials
 from sandbox.project import Window, erp, harvest, hubspot, stripe
 from sandbox.world.config import (
@@ -96,8 +97,8 @@ def advance(data_dir: str | Path, days: float) -> Summary:
         config = WorldConfig(seed=saved["seed"], scale=SCALES[saved["scale"]], start=parse_date(saved["start"]),
                              fault_rates=saved["fault_rates"],
                              noise_rates=saved.get("noise_rates") or default_noise_rates(0.0))
-        world = simulate(config, end)
         written = facts.read(con)
+        world = simulate(config, end, facts.amend_time(written))
         facts.apply(world, written)
         derived = derive(world)
         window = Window(start=now, end=end, floor_ms=clock.floor_ms())
@@ -105,7 +106,7 @@ def advance(data_dir: str | Path, days: float) -> Summary:
         counts: dict[str, Any] = {}
         try:
             with engine.begin() as conn:
-                counts["erp"] = erp.project(world, derived, window, conn)
+                counts["erp"] = erp.project(world, derived, window, conn, erp_facts.users_rows(conn))
         finally:
             engine.dispose()
         con.execute("BEGIN IMMEDIATE")

@@ -1,13 +1,24 @@
 """Writes made through the sandbox's vendor APIs are facts of the firm's world.
 
-The firm is re-simulated from its seed at every `advance`; without this module a Stripe invoice
-voided through the API would be projected paid again the next time its simulated life moved on.
-Each such write is recorded in the state (`api_facts`), and `apply` rewrites the simulated world
-around it before anything is projected or judged: an invoice voided is never paid afterwards (and
-finance cancels it in the ERP), one paid out of band is not paid again by card nor recorded twice
-in the ERP, one marked uncollectible is not paid afterwards.
+The firm is re-simulated from its seed at every `advance`; without this package a Stripe invoice
+voided through the API would be projected paid again the next time its simulated life moved on,
+and a Harvest time entry deleted through the API would come back when the firm approved its
+week. Each write is recorded in the state (`api_facts`, in the write's own transaction, stamped
+with the sandbox clock) and `advance` honours it: `amend_time` rewrites the time entries while
+the firm is simulated (so what is billed from them follows), `apply` rewrites the simulated
+world before anything is projected or judged, and the projections lay the written fields over
+what they write (`hubspot_writes`, `harvest_notes`, Stripe's overlay).
 
-One module per system says what its writes mean for the world (`stripe`, `hubspot`).
+What each write means across `advance`, one module per system:
+- `stripe`: an invoice voided is never paid afterwards (finance cancels it in the ERP), one paid
+  out of band is not paid again nor recorded twice in the ERP, one marked uncollectible is not
+  paid afterwards (credit notes, field updates and created objects: see the module).
+- `hubspot`: properties written stay as written; a record archived stays archived (its
+  properties still following the firm); created records, their associations, and property and
+  group definitions are the API's and never overwritten.
+- `harvest`: a time entry deleted stays deleted and is never approved nor invoiced; one edited
+  keeps what was written (hours, notes, date, project, task and what follows) and is invoiced as
+  written, the firm still approving it; one created is left as created.
 """
 
 from __future__ import annotations
@@ -18,10 +29,12 @@ from typing import Any
 import orjson
 
 from sandbox.facts import stripe
-from sandbox.facts.hubspot import hubspot_overlay
+from sandbox.facts.harvest import amend_time, harvest_notes
+from sandbox.facts.hubspot import HubSpotWrites, hubspot_overlay, hubspot_writes
 from sandbox.world.firm import World
 
-__all__ = ["apply", "hubspot_overlay", "read", "record", "record_many"]
+__all__ = ["HubSpotWrites", "amend_time", "apply", "harvest_notes", "hubspot_overlay", "hubspot_writes", "read",
+           "record", "record_many"]
 
 TABLE = """
 CREATE TABLE IF NOT EXISTS api_facts (

@@ -1,9 +1,28 @@
-"""HubSpot writes as facts: the properties a client wrote stay as written on every record the
-simulation projects again."""
+"""HubSpot writes as facts.
+
+- Property updates (`PATCH` one record, `batch/update`): the properties written stay as written
+  on every later projection of the record (`hubspot_overlay`); the ground truth reads them too
+  (a deal amount or VAT number corrected through the API is no fault any more).
+- Archives (`DELETE`): a record archived through the API stays archived, with the archive's
+  time, however its simulated life moves on; the properties the simulation projects keep
+  following the firm (the record is still read with `archived=true`).
+- Records created through the API (`POST`, `batch/create`) take ids from `API_ID_FLOOR`, above
+  every id the simulation assigns; they and the associations made with them live in the API's
+  state only: the projection never writes them (a company merged away hands its associations
+  to the company it was merged into).
+- Property and group definitions created or changed through the API are the API's: `advance`
+  never installs definitions again.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
+
+import orjson
+
+
+DEFINITIONS = ("property", "property_group")  # facts about the schema, not about records
 
 
 def hubspot_overlay(facts: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, str | None]]:
@@ -11,6 +30,37 @@ def hubspot_overlay(facts: list[dict[str, Any]]) -> dict[tuple[str, int], dict[s
     each (None: cleared)."""
     overlay: dict[tuple[str, int], dict[str, str | None]] = {}
     for fact in facts:
-        if fact["system"] == "hubspot" and fact["action"] == "update":
+        if fact["system"] == "hubspot" and fact["action"] == "update" and fact["object"] not in DEFINITIONS:
             overlay.setdefault((fact["object"], int(fact["id"])), {}).update(fact["properties"])
     return overlay
+
+
+@dataclasses.dataclass
+class HubSpotWrites:
+    """What the API wrote on records the simulation projects: properties and archives."""
+
+    properties: dict[tuple[str, int], dict[str, str | None]]
+    archived_ms: dict[tuple[str, int], int]  # epoch ms of the archive
+
+    def patch(self, record: tuple) -> tuple:
+        """A projected `hs_objects` row (type, id, properties JSON, created, updated, archived,
+        archived_at) with the API's writes laid over it."""
+        key = (record[0], int(record[1]))
+        written = self.properties.get(key)
+        if written:
+            props = orjson.loads(record[2])
+            for name, value in written.items():
+                if value is None:
+                    props.pop(name, None)
+                else:
+                    props[name] = value
+            record = (*record[:2], orjson.dumps(props).decode(), *record[3:])
+        if key in self.archived_ms:
+            record = (*record[:5], 1, self.archived_ms[key])
+        return record
+
+
+def hubspot_writes(facts: list[dict[str, Any]]) -> HubSpotWrites:
+    archived = {(f["object"], int(f["id"])): int(f["archived_at"]) for f in facts
+                if f["system"] == "hubspot" and f["action"] == "archive"}
+    return HubSpotWrites(hubspot_overlay(facts), archived)

@@ -11,7 +11,8 @@
 - Field updates of customers and invoices (`stripe_overlay`): the fields written stay as written
   on every later projection of the object.
 - Objects the API created (customers, invoice items, invoices, their credit notes) live in the
-  API's state only; the projection never writes them.
+  API's state only; the projection never writes them. An invoice the API finalised takes its
+  number from the customer's sequence, so the simulation numbers its own invoices after it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def apply(world: World, facts: list[dict[str, Any]]) -> None:
             continue
         invoice = fact["id"] if fact["object"] == "invoice" else fact.get("invoice")
         if invoice not in index:
+            if fact["action"] == "finalize" and fact.get("customer"):
+                world.api_finalized.setdefault(fact["customer"], []).append(int(fact["at"]))
             continue  # an invoice the API created lives in the API's state only
         i, at = index[invoice], int(fact["at"])
         if fact["object"] == "credit_note":

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from sandbox import erp_schema as erp
+from sandbox.facts import erp as erp_facts
 from sandbox.project import Window
 from sandbox.world import names
 from sandbox.world.config import CURRENCIES, DAY, ENTITIES, NEVER, SERVICES
@@ -23,7 +24,8 @@ from sandbox.world.firm import CF_DUPLICATE, DUP_ERP, IF_UNAPPLIED, PAID, World
 COUNTRY_IDS = {"US": 233, "GB": 231, "DE": 57, "FR": 75, "NL": 165}
 CURRENCY_IDS = {"USD": 1, "GBP": 147, "EUR": 125}
 LANG = {"US": "en_US", "GB": "en_GB", "DE": "de_DE", "FR": "fr_FR", "NL": "nl_NL"}
-ADMIN_UID = 2
+ADMIN_UID = erp_facts.ADMIN_UID
+USERS_ROWS = "sandbox_erp_users_rows"  # key in the connection's `info`
 
 
 def _sale_journal(company_id: int) -> int:
@@ -47,7 +49,9 @@ def audit(created: int, written: int) -> dict[str, Any]:
 
 
 def upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows, replacing any with the same primary key (an ERP write is the record's new state)."""
+    """Insert rows, replacing any with the same primary key (an ERP write is the record's new
+    state), except rows an ERP user wrote (`sandbox.facts.erp`)."""
+    rows = erp_facts.keep_theirs(table.name, rows, conn.info.get(USERS_ROWS, {}))
     if not rows:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -75,7 +79,11 @@ class Rates:
         return float(self.table[row, document] / self.table[row, company])
 
 
-def project(world: World, d: Derived, window: Window, conn: Connection) -> dict[str, int]:
+def project(world: World, d: Derived, window: Window, conn: Connection,
+            users_rows: dict[str, set[int]] | None = None) -> dict[str, int]:
+    """Write what the ERP holds at the window's end for records that changed within it, leaving
+    `users_rows` (table -> ids written by ERP users) as they wrote them."""
+    conn.info[USERS_ROWS] = users_rows or {}
     counts: dict[str, int] = {}
     if window.is_full:
         counts.update(_setup(world, conn))

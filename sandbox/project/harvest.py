@@ -8,7 +8,7 @@ import sqlite3
 
 import numpy as np
 
-from sandbox import store
+from sandbox import facts, store
 from sandbox.project import Window, day_strings
 from sandbox.world import names
 from sandbox.world.config import CURRENCIES, DAY, ENTITIES, EXPENSE_CATEGORIES, ROLES, SERVICES, TASKS
@@ -160,7 +160,7 @@ def _time_entries(world: World, d: Derived, window: Window, con: sqlite3.Connect
     # Harvest's invoicing is off (the firm invoices in Stripe): an entry is `is_billed` only where
     # someone marked it invoiced by hand
     created, approved, marked = entries["created_at"], entries["approved_at"], entries["marked_at"]
-    rows = np.flatnonzero(window.visible(created) & window.changed(created, approved, marked))
+    rows = np.flatnonzero(window.visible(created) & window.changed(created, approved, marked) & ~entries["deleted"])
     if not len(rows):
         return 0
     end = window.end
@@ -175,7 +175,7 @@ def _time_entries(world: World, d: Derived, window: Window, con: sqlite3.Connect
         HV_TIME_ENTRY_BASE + rows, day_strings(e["spent_day"]), HV_USER_BASE + e["user"],
         HV_USER_ASSIGNMENT_BASE + e["member"], HV_CLIENT_BASE + client, HV_PROJECT_BASE + engagement,
         HV_TASK_BASE + e["task"], HV_TASK_ASSIGNMENT_BASE + engagement * 10 + e["task"], e["hours"],
-        np.array(TIME_NOTES, dtype=object)[e["note"]], (is_closed | is_billed).astype(np.int64), locked_reason,
+        _notes(e["note"], HV_TIME_ENTRY_BASE + rows, con), (is_closed | is_billed).astype(np.int64), locked_reason,
         is_closed.astype(np.int64), is_billed.astype(np.int64), e["billable"].astype(np.int64),
         np.ones(len(rows), dtype=np.int64), np.where(e["billable"], e["rate"], None),
         world.users["cost_rate"][e["user"]], e["created_at"], updated,
@@ -186,6 +186,16 @@ def _time_entries(world: World, d: Derived, window: Window, con: sqlite3.Connect
         for start in range(0, len(rows), step):
             con.executemany(sql, zip(*(c[start:start + step].tolist() for c in columns)))
     return len(rows)
+
+
+def _notes(note: np.ndarray, ids: np.ndarray, con: sqlite3.Connection) -> np.ndarray:
+    """The entries' simulated notes, or the notes written through the API where there are some."""
+    notes = np.array(TIME_NOTES, dtype=object)[note]
+    for entry_id, written in facts.harvest_notes(facts.read(con)).items():
+        position = np.searchsorted(ids, entry_id)
+        if position < len(ids) and ids[position] == entry_id:
+            notes[position] = written
+    return notes
 
 
 def _expenses(world: World, d: Derived, window: Window, con: sqlite3.Connection) -> int:

@@ -38,39 +38,26 @@ def project(world: World, derived: Derived, window: Window, con: sqlite3.Connect
     """Write what the CRM shows at the window's end for records that changed within it."""
     if window.is_full:
         hubspot_properties.install(con, window.end * 1000)
-    overlay = facts.hubspot_overlay(facts.read(con))
+    writes = facts.hubspot_writes(facts.read(con))
     counts = {
-        "companies": _companies(world, derived, window, con, overlay),
-        "contacts": _contacts(world, derived, window, con, overlay),
-        "deals": _deals(world, derived, window, con, overlay),
+        "companies": _companies(world, derived, window, con, writes),
+        "contacts": _contacts(world, derived, window, con, writes),
+        "deals": _deals(world, derived, window, con, writes),
     }
     return counts
 
 
-def _upsert(con: sqlite3.Connection, records: list[tuple], overlay: dict) -> None:
-    """Write projected records, keeping the properties written through the API as written."""
-    if overlay:
-        patched = []
-        for record in records:
-            written = overlay.get((record[0], int(record[1])))
-            if written:
-                props = orjson.loads(record[2])
-                for name, value in written.items():
-                    if value is None:
-                        props.pop(name, None)
-                    else:
-                        props[name] = value
-                record = (record[0], record[1], orjson.dumps(props).decode(), *record[3:])
-            patched.append(record)
-        records = patched
-    con.executemany(UPSERT, records)
+def _upsert(con: sqlite3.Connection, records: list[tuple], writes: facts.HubSpotWrites) -> None:
+    """Write projected records, keeping what was written through the API as written."""
+    con.executemany(UPSERT, [writes.patch(record) for record in records])
 
 
 def _owner_id(owner: int) -> str:
     return str(OWNER_BASE + owner)
 
 
-def _companies(world: World, d: Derived, window: Window, con: sqlite3.Connection, overlay: dict) -> int:
+def _companies(world: World, d: Derived, window: Window, con: sqlite3.Connection,
+               writes: facts.HubSpotWrites) -> int:
     clients = world.clients
     created = clients["created_at"]
     events = (created, d.first_opened_at, d.first_won_at, d.hs_erp_ref_at, clients["archived_at"],
@@ -120,11 +107,27 @@ def _companies(world: World, d: Derived, window: Window, con: sqlite3.Connection
     for i in np.flatnonzero(window.changed(typed) & (merged > window.end)).tolist():
         records.append(_second_company(world, d, window, i, int(typed[i]), HS_MERGED_COMPANY_BASE,
                                        int(clients["variant"][i]) + 1, int(clients["owner"][i])))
-    _upsert(con, records, overlay)
+    _upsert(con, records, writes)
     gone = np.flatnonzero(window.changed(clients["crm_merged_at"]))
+    _hand_over_associations(con, [(HS_MERGED_COMPANY_BASE + int(i), HS_COMPANY_BASE + int(i)) for i in gone])
     con.executemany("DELETE FROM hs_objects WHERE object_type = 'companies' AND id = ?",
                     [(HS_MERGED_COMPANY_BASE + int(i),) for i in gone])
     return len(records)
+
+
+def _hand_over_associations(con: sqlite3.Connection, merges: list[tuple[int, int]]) -> None:
+    """Move the associations of companies merged away (made through the API: the simulation
+    links none to them) to the companies they were merged into, as HubSpot's merge does."""
+    columns = "from_type, from_id, to_type, to_id, type_id, category, label"
+    for gone, kept in merges:
+        con.execute(f"INSERT OR IGNORE INTO hs_associations ({columns}) SELECT from_type, ?, to_type, to_id, "
+                    "type_id, category, label FROM hs_associations WHERE from_type = 'companies' AND from_id = ?",
+                    (kept, gone))
+        con.execute(f"INSERT OR IGNORE INTO hs_associations ({columns}) SELECT from_type, from_id, to_type, ?, "
+                    "type_id, category, label FROM hs_associations WHERE to_type = 'companies' AND to_id = ?",
+                    (kept, gone))
+        con.execute("DELETE FROM hs_associations WHERE (from_type = 'companies' AND from_id = ?) "
+                    "OR (to_type = 'companies' AND to_id = ?)", (gone, gone))
 
 
 def _second_company(world: World, d: Derived, window: Window, i: int, at: int, base: int, variant: int,
@@ -151,7 +154,8 @@ def _lifecycle(client: int, d: Derived, at: int) -> str:
     return "lead"
 
 
-def _contacts(world: World, d: Derived, window: Window, con: sqlite3.Connection, overlay: dict) -> int:
+def _contacts(world: World, d: Derived, window: Window, con: sqlite3.Connection,
+              writes: facts.HubSpotWrites) -> int:
     contacts, clients = world.contacts, world.clients
     created = contacts["created_at"]
     # A contact becomes a customer when its company does (HubSpot syncs the lifecycle stage).
@@ -181,12 +185,12 @@ def _contacts(world: World, d: Derived, window: Window, con: sqlite3.Connection,
                         int(archived_at) * 1000 if archived else None))
         company_id = HS_COMPANY_BASE + client
         links += _both_ways("contacts", contact_id, "companies", company_id, CONTACT_TO_COMPANY, COMPANY_TO_CONTACT)
-    _upsert(con, records, overlay)
+    _upsert(con, records, writes)
     _link(con, links)
     return len(records)
 
 
-def _deals(world: World, d: Derived, window: Window, con: sqlite3.Connection, overlay: dict) -> int:
+def _deals(world: World, d: Derived, window: Window, con: sqlite3.Connection, writes: facts.HubSpotWrites) -> int:
     deals, clients = world.deals, world.clients
     n = len(deals)
     if n == 0:
@@ -236,7 +240,7 @@ def _deals(world: World, d: Derived, window: Window, con: sqlite3.Connection, ov
                         int(opened[i]) * 1000 + int(deals["ms_jitter"][i]), stamp, int(archived),
                         int(archived_at) * 1000 if archived else None))
         links += _both_ways("deals", deal_id, "companies", HS_COMPANY_BASE + client, DEAL_TO_COMPANY, COMPANY_TO_DEAL)
-    _upsert(con, records, overlay)
+    _upsert(con, records, writes)
     _link(con, links)
     return len(records)
 

@@ -66,6 +66,8 @@ class StripeProjection:
         n_clients = len(w.clients)
         finalized = self._customer_invoices(key)
         sequence = int((w.invoices["finalized_at"][finalized] <= at).sum()) + 1 if len(finalized) else 1
+        customer_id = d.stripe_customer_id[key] if key < n_clients else d.orphan_stripe_customer_id[key - n_clients]
+        sequence += sum(t <= at for t in w.api_finalized.get(customer_id, ()))
         if key < n_clients:
             i = key
             clients = w.clients

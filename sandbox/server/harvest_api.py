@@ -15,7 +15,8 @@ What it reproduces, from Harvest's public documentation:
 - Objects are rendered by SQLite (`json_object` over joins), so serving a 2000-record page costs
   one query and a string join, not a Python loop over records.
 - Writes: create, update and delete time entries; locked (approved or invoiced) entries refuse
-  edits. Stamps come from the sandbox clock, never the wall clock.
+  edits. Stamps come from the sandbox clock, never the wall clock. Each write is recorded as a
+  fact (`sandbox.facts.harvest`), so `advance` keeps it.
 - Errors: 404 `{"status": 404, "error": "Not Found"}`, 422 `{"message": ...}`, 429 with
   `Retry-After` (seconds) when the 100-requests-per-15-s limit is on.
 """
@@ -34,7 +35,7 @@ from urllib.parse import urlencode
 
 import orjson
 
-from sandbox import store
+from sandbox import facts, store
 from sandbox.server.core import (
     ApiError,
     RatePolicy,
@@ -505,6 +506,8 @@ class HarvestApp(VendorApp):
             columns = ", ".join(values)
             con.execute(f"INSERT INTO hv_time_entries ({columns}) VALUES "
                         f"({', '.join('?' * len(values))})", list(values.values()))
+            facts.record(con, "harvest", "time_entry", str(values["id"]), "create", stamp,
+                         **{key: value for key, value in values.items() if key != "id"})
         response = render_one(con, TIME_ENTRIES, "te.id = ?", [values["id"]])
         response.status = 201
         return response
@@ -529,7 +532,9 @@ class HarvestApp(VendorApp):
             values = resolve_time_entry(con, merged, creating=False)
             if any(values[key] != merged_value for key, merged_value in zip(
                     ("project_id", "task_id", "spent_date", "hours", "notes"), current[1:6])):
-                values["updated_at"] = store.Clock(con).stamp_ms() // 1000
+                stamp = store.Clock(con).stamp_ms() // 1000
+                facts.record(con, "harvest", "time_entry", str(entry_id), "update", stamp, **values)
+                values["updated_at"] = stamp
                 assignments = ", ".join(f"{key} = ?" for key in values)
                 con.execute(f"UPDATE hv_time_entries SET {assignments} WHERE id = ?",
                             [*values.values(), entry_id])
@@ -546,6 +551,7 @@ class HarvestApp(VendorApp):
                 raise ApiError(404, "time entry not found")
             refuse_if_locked(row)
             con.execute("DELETE FROM hv_time_entries WHERE id = ?", (entry_id,))
+            facts.record(con, "harvest", "time_entry", str(entry_id), "delete", store.Clock(con).stamp_ms() // 1000)
         return Response(200, b"")
 
 

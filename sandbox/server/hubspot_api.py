@@ -7,7 +7,8 @@ connector written against api.hubapi.com works unchanged against `http://127.0.0
 Pages are rendered by SQLite (json_object / json_group_array): Python picks the ids of a page
 and wraps the envelope. Search filters are translated into SQL over `json_extract`, never
 evaluated row by row in Python. Every write runs in one immediate transaction and is stamped
-with the sandbox clock (`store.Clock.stamp_ms`), so `hs_lastmodifieddate` never goes backwards.
+with the sandbox clock (`store.Clock.stamp_ms`), so `hs_lastmodifieddate` never goes backwards;
+it is recorded as a fact in the same transaction (`sandbox.facts.hubspot`), so `advance` keeps it.
 """
 
 from __future__ import annotations
@@ -680,13 +681,18 @@ class HubSpotApp(VendorApp):
             "INSERT OR IGNORE INTO hs_associations (from_type, from_id, to_type, to_id, type_id, category, label) "
             "VALUES (?, ?, ?, ?, ?, 'HUBSPOT_DEFINED', ?)", rows)
 
-    @staticmethod
-    def _insert(con: sqlite3.Connection, object_type: str, values: dict[str, str | None], stamp: int) -> int:
+    @classmethod
+    def _create(cls, con: sqlite3.Connection, object_type: str, values: dict[str, str | None],
+                links: list[tuple[AssociationType, int]], stamp: int) -> int:
+        """Insert a record with its associations, and record the creation as a fact."""
         (new_id,) = con.execute("SELECT MAX(COALESCE(MAX(id), 0) + 1, ?) FROM hs_objects WHERE object_type = ?",
                                 (API_ID_FLOOR, object_type)).fetchone()
         stored = {k: v for k, v in _derived(object_type, values).items() if v is not None}
         con.execute("INSERT INTO hs_objects (object_type, id, properties, created_at, updated_at) "
                     "VALUES (?, ?, ?, ?, ?)", (object_type, new_id, orjson.dumps(stored).decode(), stamp, stamp))
+        cls._write_associations(con, new_id, links)
+        facts.record(con, "hubspot", object_type, str(new_id), "create", stamp // 1000, properties=stored,
+                     associations=[[kind.to_type, target, kind.type_id] for kind, target in links])
         return new_id
 
     def create_object(self, request: Request) -> Response:
@@ -701,8 +707,7 @@ class HubSpotApp(VendorApp):
         _check_required(object_type, values)
         with write_transaction(con):
             links = self._associations_to_write(con, object_type, body.get("associations"))
-            new_id = self._insert(con, object_type, values, store.Clock(con).stamp_ms())
-            self._write_associations(con, new_id, links)
+            new_id = self._create(con, object_type, values, links, store.Clock(con).stamp_ms())
         names = self._requested(object_type, defs, list(values) or None)
         return json_response(201, self._render_one(con, object_type, new_id, names))
 
@@ -724,8 +729,7 @@ class HubSpotApp(VendorApp):
             ids = []
             for values, specs in validated:
                 links = self._associations_to_write(con, object_type, specs)
-                ids.append(self._insert(con, object_type, values, stamp))
-                self._write_associations(con, ids[-1], links)
+                ids.append(self._create(con, object_type, values, links, stamp))
         written = sorted({name for values, _ in validated for name in values})
         results = self._render(con, object_type, ids, self._requested(object_type, defs, written or None))
         return self._batch_response(201, results, [], iso_ms(stamp))
@@ -837,6 +841,7 @@ class HubSpotApp(VendorApp):
                                  (stamp, stamp, object_type, object_id))
             if cursor.rowcount == 0:
                 raise ApiError(404, NOT_FOUND_MESSAGE, category="OBJECT_NOT_FOUND", context={"id": [raw_id]})
+            facts.record(con, "hubspot", object_type, str(object_id), "archive", stamp // 1000, archived_at=stamp)
         return Response(204, b"")
 
     # --- search -----------------------------------------------------------------------------
@@ -1075,6 +1080,8 @@ class HubSpotApp(VendorApp):
             stamp = store.Clock(con).stamp_ms()
             con.execute("INSERT INTO hs_properties (object_type, name, definition, created_at, updated_at) "
                         "VALUES (?, ?, ?, ?, ?)", (object_type, name, orjson.dumps(definition).decode(), stamp, stamp))
+            facts.record(con, "hubspot", "property", f"{object_type}/{name}", "create", stamp // 1000,
+                         definition=definition)
         return json_response(201, self._property_row(con, object_type, name))
 
     def update_property(self, request: Request) -> Response:
@@ -1095,8 +1102,11 @@ class HubSpotApp(VendorApp):
                         "type", "fieldType"}
             definition.update({k: v for k, v in body.items() if k in editable})
             self._check_definition(con, object_type, definition)
+            stamp = store.Clock(con).stamp_ms()
             con.execute("UPDATE hs_properties SET definition = ?, updated_at = ? WHERE object_type = ? AND name = ?",
-                        (orjson.dumps(definition).decode(), store.Clock(con).stamp_ms(), object_type, name))
+                        (orjson.dumps(definition).decode(), stamp, object_type, name))
+            facts.record(con, "hubspot", "property", f"{object_type}/{name}", "update", stamp // 1000,
+                         definition=definition)
         return json_response(200, self._property_row(con, object_type, name))
 
     @staticmethod
@@ -1145,6 +1155,8 @@ class HubSpotApp(VendorApp):
                                context={"name": [name]})
             con.execute("INSERT INTO hs_property_groups (object_type, name, label, display_order) "
                         "VALUES (?, ?, ?, ?)", (object_type, name, label, order))
+            facts.record(con, "hubspot", "property_group", f"{object_type}/{name}", "create",
+                         store.Clock(con).now_ms // 1000, label=label, display_order=order)
         return json_response(201, self._group_row(con, object_type, name))
 
     # --- associations v4 ---------------------------------------------------------------------

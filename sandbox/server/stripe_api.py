@@ -920,7 +920,6 @@ class StripeApp(VendorApp):
                          "non-draft invoice.", "invoice_already_finalized")
         if "auto_advance" in p:
             doc["auto_advance"] = _bool(p["auto_advance"], "auto_advance")
-        facts.record(ctx.con, "stripe", "invoice", doc["id"], "finalize", ctx.now)
         self._finalize(ctx, doc)
         ctx.save(doc)
         return doc
@@ -929,6 +928,7 @@ class StripeApp(VendorApp):
         """Draft to open: number from the customer's sequence, due date, snapshot; an
         invoice with nothing due is paid at once."""
         cust = ctx.load("customer", doc["customer"], "customer")
+        facts.record(ctx.con, "stripe", "invoice", doc["id"], "finalize", ctx.now, customer=cust["id"])
         doc["number"] = f"{cust['invoice_prefix']}-{cust['next_invoice_sequence']:04d}"
         cust["next_invoice_sequence"] += 1
         cust["currency"] = cust["currency"] or doc["currency"]

@@ -14,6 +14,7 @@ Volumes are vectorised with numpy; Python loops run only per engagement or small
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import numpy as np
 
@@ -71,6 +72,9 @@ class World:
     unbilled_faults: Table
     orphans: Table
     fx: Table
+    # Stripe customer id -> when invoices a client created through the API were finalised: they
+    # take numbers from the customer's sequence too (set by `sandbox.facts`)
+    api_finalized: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
     @property
     def seed(self) -> int:
@@ -116,10 +120,16 @@ def expand_ranges(start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 class FirmSimulator:
-    """Simulates the firm month by month; `run(end)` returns the World up to `end`'s month."""
+    """Simulates the firm month by month; `run(end)` returns the World up to `end`'s month.
 
-    def __init__(self, config: WorldConfig):
+    `amend_time(entries, first)`, if given, rewrites each month's new time entries (global rows
+    from `first`) in place as soon as they are planned, before anything is billed from them: how
+    writes made through Harvest's API become part of the world (`sandbox.facts.harvest`).
+    """
+
+    def __init__(self, config: WorldConfig, amend_time: Callable[[Table, int], None] | None = None):
         self.config = config
+        self.amend_time = amend_time
         self.scale = config.scale
         self.rates = config.fault_rates
         self.noise = config.noise_rates
@@ -529,7 +539,7 @@ class FirmSimulator:
                        + WORKING_HOURS_START + rng.integers(0, 8 * 3600, n))
         created_at = spent_day * DAY + 16 * 3600 + rng.integers(0, 30 * 3600, n)
         billable = (kind[idx] == T_AND_M) & task_billable
-        self._append("time_entries", Table(
+        entries = Table(
             member=member[idx],
             engagement=eng[idx],
             user=user[idx],
@@ -544,7 +554,11 @@ class FirmSimulator:
             marked_at=np.full(n, NEVER, dtype=np.int64),  # marked invoiced by hand in Harvest
             invoice=np.full(n, -1, dtype=np.int64),
             note=rng.integers(0, 12, n),
-        ))
+            deleted=np.zeros(n, dtype=bool),  # deleted through Harvest's API (`amend_time`)
+        )
+        first = self._append("time_entries", entries)
+        if self.amend_time is not None:
+            self.amend_time(entries, first)
 
     def _expenses(self, rng: np.random.Generator, m0: int, m1: int) -> None:
         engagements, members, first_day, stop_day = self._active_members(m0, m1)
@@ -586,7 +600,8 @@ class FirmSimulator:
         prev_start = int(month_starts(m0 - DAY, m0 - DAY)[0]) // DAY
         entries = self.chunks["time_entries"][-1]
         first_entry = self.n["time_entries"] - len(entries)
-        in_month = (entries["spent_day"] >= prev_start) & (entries["spent_day"] < m0 // DAY) & entries["billable"]
+        in_month = ((entries["spent_day"] >= prev_start) & (entries["spent_day"] < m0 // DAY) & entries["billable"]
+                    & ~entries["deleted"])
         candidates = np.flatnonzero(in_month)
         issue_day = next_weekday(np.array([m0 // DAY + TM_INVOICE_DAY - 1]))[0]
         if not len(candidates):
@@ -858,6 +873,6 @@ class FirmSimulator:
                            issue_day, amount, line_descriptions=None)
 
 
-def simulate(config: WorldConfig, end: int) -> World:
+def simulate(config: WorldConfig, end: int, amend_time: Callable[[Table, int], None] | None = None) -> World:
     """The firm from the start of history through the month that contains `end`."""
-    return FirmSimulator(config).run(end)
+    return FirmSimulator(config, amend_time).run(end)

@@ -1,6 +1,7 @@
 """Writes through the vendor APIs are facts: `advance` never undoes or contradicts them, and the
 firm carries on around them (ERP included). One test per Stripe invoice status write, and one for
-HubSpot property updates (the endpoints covered so far)."""
+HubSpot property updates of one record; HubSpot's other writes and Harvest's are tested in
+`test_facts_hubspot_harvest.py`."""
 
 from __future__ import annotations
 

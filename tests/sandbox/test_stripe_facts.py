@@ -143,3 +143,20 @@ def test_objects_a_client_creates_are_left_as_created(firm) -> None:
     assert after == before
     assert [i["status"] for i in after["invoice"]] == ["open"] and finalized["amount_due"] == 91500
     assert {i["id"]: i["invoice"] for i in after["invoiceitem"]}[pending["id"]] == invoice["id"]
+
+
+def test_an_invoice_the_api_finalised_keeps_its_number_in_the_customers_sequence(firm) -> None:
+    data_dir, stripe = firm
+    invoice_id, _ = open_invoices_paid_later()[7]
+    customer_id = stripe_doc(data_dir, invoice_id)["customer"]
+    stripe("/v1/invoiceitems", customer=customer_id, amount="40000", currency=stripe_doc(data_dir, invoice_id)["currency"])
+    draft = stripe("/v1/invoices", customer=customer_id, pending_invoice_items_behavior="include")
+    number = stripe(f"/v1/invoices/{draft['id']}/finalize")["number"]
+    count_before = len(stripe_docs(data_dir, "invoice", customer=customer_id))
+    advance(data_dir, DAYS)
+    invoices = [i for i in stripe_docs(data_dir, "invoice", customer=customer_id) if i["number"]]
+    assert len(invoices) > count_before, "the simulation billed the customer again"
+    numbers = [i["number"] for i in invoices]
+    assert len(set(numbers)) == len(numbers), "no number is given twice"
+    assert stripe_doc(data_dir, draft["id"])["number"] == number
+    assert stripe_doc(data_dir, customer_id)["next_invoice_sequence"] == len(numbers) + 1
