@@ -1,0 +1,118 @@
+"""The clean firm the scenarios act on, and a way to pick its records by what their life holds.
+
+The firm is generated with no injected faults and no noise, so every exception after a run comes
+from what a scenario's people did. Records are picked from the firm's own simulation up to the
+end of the scenario run, so a scenario can ask for "an invoice still open at the end" or "an
+invoice paid by card well before the start"; each client is handed to one scenario only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numpy as np
+
+from sandbox.world.config import CURRENCIES, DAY, NEVER, SCALES, WorldConfig, fault_rates, noise_rates, parse_date
+from sandbox.world.derived import ERP_CLIENT_PARTNER_BASE, HS_COMPANY_BASE, HS_DEAL_BASE, derive
+from sandbox.world.firm import simulate
+
+SEED, AS_OF, DAYS = 31, "2026-10-01", 16
+START = "2025-11-01"
+
+
+def clean_rates() -> tuple[dict[str, float], dict[str, float]]:
+    return fault_rates(0.0), noise_rates(0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Client:
+    index: int
+    company_id: str
+    stripe_customer_id: str
+    erp_partner_id: int
+    name: str
+    domain: str
+    vat: str
+    currency: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Invoice:
+    client: Client
+    stripe_id: str
+    number: str
+    total: int  # minor units
+
+
+class Firm:
+    """The firm's simulated life from its start to the end of the scenario run."""
+
+    def __init__(self) -> None:
+        faults, noise = clean_rates()
+        self.start, self.end = parse_date(AS_OF), parse_date(AS_OF) + DAYS * DAY
+        config = WorldConfig(seed=SEED, scale=SCALES["small"], start=parse_date(START), fault_rates=faults,
+                             noise_rates=noise)
+        self.w = simulate(config, self.end)
+        self.d = derive(self.w)
+        self.taken: set[int] = set()
+
+    def client(self, i: int) -> Client:
+        self.taken.add(i)
+        d = self.d
+        return Client(index=i, company_id=str(HS_COMPANY_BASE + i), stripe_customer_id=d.stripe_customer_id[i],
+                      erp_partner_id=ERP_CLIENT_PARTNER_BASE + i, name=d.system_names[i]["hubspot"],
+                      domain=d.domain[i], vat=d.vat[i],
+                      currency=CURRENCIES[int(self.w.clients["currency"][i])])
+
+    def _first_free(self, candidates: np.ndarray, client_of: np.ndarray) -> int:
+        for k in candidates.tolist():
+            if int(client_of[k]) not in self.taken:
+                return k
+        raise LookupError("no record of that kind left for a scenario")
+
+    def billed_client(self, *, eu_vat: bool = False) -> Client:
+        """A client with an ERP customer master and a Stripe customer, both set up before the start
+        (with `eu_vat`, one with an EU VAT number)."""
+        d = self.d
+        ok = (d.erp_partner_at < self.start) & (d.stripe_customer_at < self.start)
+        if eu_vat:
+            ok &= np.array([v[:2] in ("DE", "FR", "NL") for v in d.vat])
+        return self.client(self._first_free(np.flatnonzero(ok), np.arange(len(ok))))
+
+    def won_deal(self) -> tuple[Client, str, float, str]:
+        """(client, deal id, amount, currency) of a deal won well before the start, with its sale order."""
+        e = self.w.engagements
+        ok = (e["so_created_at"] < self.start - 30 * DAY)
+        k = self._first_free(np.flatnonzero(ok), e["client"])
+        deal = int(e["deal"][k])
+        return (self.client(int(e["client"][k])), str(HS_DEAL_BASE + deal), float(e["amount"][k]),
+                CURRENCIES[int(e["currency"][k])])
+
+    def invoice(self, *, open_at_end: bool = False, paid_by_card_before_start: bool = False,
+                paid_by_card_during_run: bool = False) -> Invoice:
+        """An invoice of a client's engagement, posted to the ERP before the start, in one of
+        three lives."""
+        inv, d = self.w.invoices, self.d
+        ok = (inv["client"] >= 0) & (d.erp_posted_at < self.start) & (inv["cn_at"] >= NEVER) \
+            & (inv["disputed_at"] >= NEVER) & (inv["voided_at"] >= NEVER)
+        if open_at_end:
+            ok &= (inv["stripe_paid_at"] > self.end) & (inv["uncollectible_at"] > self.end) \
+                & (inv["finalized_at"] < self.start - 5 * DAY)
+        if paid_by_card_before_start:
+            ok &= (inv["stripe_paid_at"] < self.start - 20 * DAY) & (d.erp_paid_at < self.start)
+        if paid_by_card_during_run:
+            ok &= (inv["stripe_paid_at"] > self.start + DAY) & (inv["stripe_paid_at"] < self.end - 8 * DAY)
+        i = self._first_free(np.flatnonzero(ok), inv["client"])
+        return Invoice(self.client(int(inv["client"][i])), d.stripe_invoice_id[i], d.invoice_number[i],
+                       int(inv["total"][i]))
+
+    def idle_client(self) -> Client:
+        """A client whose last engagement ended months before the start and who owes nothing."""
+        e, inv = self.w.engagements, self.w.invoices
+        last_end = np.full(len(self.w.clients), -1)
+        np.maximum.at(last_end, e["client"], e["end_day"])
+        unsettled = np.zeros(len(self.w.clients), dtype=bool)
+        unsettled[inv["client"][(inv["client"] >= 0) & (inv["stripe_paid_at"] > self.start)
+                                & (inv["voided_at"] > self.start)]] = True
+        ok = (last_end >= 0) & (last_end * DAY < self.start - 90 * DAY) & ~unsettled \
+            & (self.d.erp_partner_at < self.start)
+        return self.client(self._first_free(np.flatnonzero(ok), np.arange(len(ok))))

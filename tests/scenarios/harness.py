@@ -1,0 +1,165 @@
+"""Scenario tests' harness. One run over every scenario: a clean firm, each scenario's people acting on it, the firm moved
+on past every service level, finance's ERP edits, then the pipeline (load, dbt, push to the CRM)
+once. Each scenario's test then reads what the run made of its own client.
+
+Scenarios register with `@scenario` in the test modules; the run plays those of the modules
+collected, so running one module plays only its scenarios.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from decimal import Decimal
+from typing import Any, Callable, Iterator
+
+import pytest
+import requests
+
+from reverse_etl.push import push
+from reverse_etl.settings import Settings
+from sandbox import erp_schema, store
+from sandbox.lifecycle import advance, generate
+from sandbox.server.app import RunningServer
+from tests import vendor_truth
+from tests.dbt.conftest import Warehouse
+from tests.reverse_etl.test_crm_truth import AMOUNTS, DATES, OTHERS, crm_as_truth_types
+from tests.scenarios.firm import AS_OF, DAYS, SEED, Client, Firm, clean_rates
+from tests.scenarios.people import People
+
+STALE = "crm_financial_status_stale"  # every client before the run's push; judged by its own scenario
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Exc:
+    """One exception row as expected: its type, subject, owner and amount at risk."""
+
+    type: str
+    source_system: str
+    source_record_id: str | None  # None: whichever record the rule takes as subject
+    owner: str
+    amount: str
+    currency: str
+
+
+@dataclasses.dataclass
+class Expect:
+    """What a run must make of a scenario: exactly these exceptions about its client (and its
+    `subjects`), and, for a billed client, CRM values equal to the vendors' records."""
+
+    client: Client | None = None
+    company_id: str | None = None
+    exceptions: list[Exc] = dataclasses.field(default_factory=list)
+    subjects: tuple[str, ...] = ()
+    check_crm: bool = True
+
+    @property
+    def hubspot_company_id(self) -> str | None:
+        return self.client.company_id if self.client else self.company_id
+
+
+SCENARIOS: dict[str, Callable[[People, Firm], Expect]] = {}
+
+
+def scenario(fn: Callable[[People, Firm], Expect]) -> Callable[[People, Firm], Expect]:
+    SCENARIOS[fn.__name__] = fn
+    return fn
+
+
+def customer_id(hubspot_company_id: str) -> str:
+    return hashlib.md5(f"hubspot-{hubspot_company_id}".encode()).hexdigest()
+
+
+@dataclasses.dataclass
+class Run:
+    expected: dict[str, Expect]
+    exceptions: list[dict[str, Any]]
+    crm: dict[str, dict[str, str | None]]
+    truth: dict[str, dict[str, Any]]
+
+    def exceptions_about(self, expect: Expect) -> list[Exc]:
+        customer = customer_id(expect.hubspot_company_id) if expect.hubspot_company_id else None
+        rows = [r for r in self.exceptions if r["exception_type"] != STALE
+                and ((customer and r["customer_id"] == customer) or r["source_record_id"] in expect.subjects)]
+        return sorted(Exc(r["exception_type"], r["source_system"], r["source_record_id"], r["owner_system"],
+                          str(Decimal(str(r["amount_at_risk"])).quantize(Decimal("0.01"))), r["currency"])
+                      for r in rows)
+
+    def check(self, name: str) -> None:
+        expect = self.expected[name]
+        found = self.exceptions_about(expect)
+        wanted = sorted(dataclasses.replace(e, source_record_id=next(
+            (f.source_record_id for f in found if f.type == e.type), None)) if e.source_record_id is None else e
+            for e in expect.exceptions)
+        assert found == wanted, f"{name}: exceptions\n  found  {found}\n  wanted {wanted}"
+        if expect.client and expect.check_crm:
+            truth = self.truth[expect.client.company_id]
+            shown = crm_as_truth_types(self.crm[expect.client.company_id])
+            wrong = {k: (shown[k], truth[k]) for k in (*AMOUNTS, *DATES, *OTHERS) if shown[k] != truth[k]}
+            assert not wrong, f"{name}: CRM (shown, vendors' records): {wrong}"
+
+
+@pytest.fixture(scope="session")
+def run(tmp_path_factory, request) -> Iterator[Run]:
+    root = tmp_path_factory.mktemp("scenarios")
+    data_dir = root / "sandbox"
+    faults, noise = clean_rates()
+    generate(data_dir, scale="small", seed=SEED, as_of=AS_OF, fault_rates=faults, noise_rates=noise)
+    with RunningServer(data_dir) as server:
+        settings = server.client_settings()
+        con = store.connect(data_dir)
+        engine = erp_schema.engine_for(store.erp_url(con, data_dir))
+        con.close()
+
+        def clock() -> dt.datetime:
+            now_ms = requests.get(f"{server.base_url}/_sandbox/health", timeout=10).json()["now_ms"]
+            return dt.datetime.fromtimestamp(now_ms / 1000, dt.timezone.utc)
+
+        people, firm = People(settings, engine, clock), Firm()
+        wanted = {item.module.__name__ for item in request.session.items if "run" in item.fixturenames}
+        expected = {name: fn(people, firm) for name, fn in SCENARIOS.items() if fn.__module__ in wanted}
+        advance(data_dir, DAYS)
+        people.finance.flush()
+        engine.dispose()
+
+        warehouse = Warehouse(data_dir, root / "warehouse.duckdb", server)
+        warehouse.ingest()
+        warehouse.build_models()
+        for object_type in ("companies", "deals"):
+            result = push(object_type, settings=Settings.from_env(warehouse.env()))
+            assert result.status == "success", result
+        columns = ("exception_type", "source_system", "source_record_id", "customer_id", "owner_system",
+                   "amount_at_risk", "currency")
+        exceptions = [dict(zip(columns, row)) for row in warehouse.query(
+            f"select {', '.join(columns)} from reconciliation.reconciliation_exceptions")]
+        records = vendor_truth.VendorRecords(settings, data_dir)
+        as_of = dt.date.fromisoformat(warehouse.as_of[:10])
+        clients = {c.hubspot_company_ids[0]: c for c in vendor_truth.clients(data_dir)}
+        billed = [clients[e.client.company_id] for e in expected.values() if e.client and e.check_crm]
+        truth = vendor_truth.expected_company_values(records, billed, as_of)
+        yield Run(expected, exceptions, crm_values(settings), truth)
+
+
+def crm_values(settings: dict[str, str]) -> dict[str, dict[str, str | None]]:
+    from reverse_etl.contract import OBJECTS
+
+    names = ",".join(OBJECTS["companies"].names)
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {settings['SOURCES__HUBSPOT__ACCESS_TOKEN']}"
+    url = f"{settings['SOURCES__HUBSPOT__BASE_URL']}/crm/v3/objects/companies"
+    out: dict[str, dict[str, str | None]] = {}
+    params: dict[str, Any] = {"limit": 100, "properties": names}
+    while True:
+        page = session.get(url, params=params, timeout=30).json()
+        for record in page["results"]:
+            out[record["id"]] = {n: record["properties"].get(n) or None for n in OBJECTS["companies"].names}
+        if "paging" not in page:
+            return out
+        params["after"] = page["paging"]["next"]["after"]
+
+
+def names_in(module: str) -> list[str]:
+    """The scenarios a test module registered, for its parametrised test."""
+    return [name for name, fn in SCENARIOS.items() if fn.__module__ == module]
+

@@ -1,0 +1,171 @@
+"""The people of a firm, acting on its systems the way they do at work: sales in HubSpot, billing
+in Stripe, finance in the ERP's tables. Scenario tests read as what these people did.
+
+HubSpot and Stripe writes go through the sandbox's vendor APIs at once. Finance's ERP writes are
+queued and made after the firm has moved on in time (`Erp.flush`), each stamped at the sandbox
+clock then, as an ERP user's edit would be.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable
+
+import requests
+from sqlalchemy import Engine, text
+
+ASSOCIATE_DEAL_TO_COMPANY = 5
+FINANCE_UID = 7  # the ERP user finance's edits are made as (the sandbox writes as user 2)
+
+
+class Sales:
+    """HubSpot, through its CRM API."""
+
+    def __init__(self, settings: dict[str, str]):
+        self.url = settings["SOURCES__HUBSPOT__BASE_URL"]
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {settings['SOURCES__HUBSPOT__ACCESS_TOKEN']}"
+
+    def _call(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.session.request(method, f"{self.url}{path}", json=body, timeout=30)
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def creates_company(self, name: str, **properties: str) -> str:
+        return self._call("POST", "/crm/v3/objects/companies", {"properties": {"name": name, **properties}})["id"]
+
+    def edits_company(self, company_id: str, **properties: str) -> None:
+        self._call("PATCH", f"/crm/v3/objects/companies/{company_id}", {"properties": properties})
+
+    def wins_deal(self, company_id: str, amount: str, currency: str, closed: dt.datetime, **properties: str) -> str:
+        body = {
+            "properties": {"dealname": f"Engagement {amount} {currency}", "amount": amount, "dealstage": "closedwon",
+                           "pipeline": "default", "deal_currency_code": currency,
+                           "closedate": closed.strftime("%Y-%m-%dT%H:%M:%S.000Z"), **properties},
+            "associations": [{"to": {"id": company_id}, "types": [
+                {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": ASSOCIATE_DEAL_TO_COMPANY}]}],
+        }
+        return self._call("POST", "/crm/v3/objects/deals", body)["id"]
+
+    def edits_deal(self, deal_id: str, **properties: str) -> None:
+        self._call("PATCH", f"/crm/v3/objects/deals/{deal_id}", {"properties": properties})
+
+
+class Billing:
+    """Stripe, through its API (amounts in minor units, as Stripe takes them)."""
+
+    def __init__(self, settings: dict[str, str]):
+        self.url = settings["SOURCES__STRIPE__BASE_URL"]
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {settings['SOURCES__STRIPE__API_KEY']}"
+
+    def post(self, path: str, **form: str) -> dict[str, Any]:
+        response = self.session.post(f"{self.url}{path}", data=form, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def get(self, path: str) -> dict[str, Any]:
+        return self.session.get(f"{self.url}{path}", timeout=30).json()
+
+    def creates_customer(self, name: str, email: str, **form: str) -> str:
+        return self.post("/v1/customers", name=name, email=email, **form)["id"]
+
+    def edits_customer(self, customer_id: str, **form: str) -> None:
+        self.post(f"/v1/customers/{customer_id}", **form)
+
+    def invoices(self, customer_id: str, amount: int, currency: str, description: str = "Advisory services") -> dict:
+        """A one-line invoice, finalised and sent (due in 30 days)."""
+        self.post("/v1/invoiceitems", customer=customer_id, amount=str(amount), currency=currency,
+                  description=description)
+        draft = self.post("/v1/invoices", customer=customer_id, currency=currency, collection_method="send_invoice",
+                          days_until_due="30", pending_invoice_items_behavior="include")
+        return self.post(f"/v1/invoices/{draft['id']}/finalize")
+
+    def credits(self, invoice_id: str, amount: int, **form: str) -> dict[str, Any]:
+        return self.post("/v1/credit_notes", invoice=invoice_id, amount=str(amount), **form)
+
+    def records_paid_out_of_band(self, invoice_id: str) -> dict[str, Any]:
+        return self.post(f"/v1/invoices/{invoice_id}/pay", paid_out_of_band="true")
+
+
+class Erp:
+    """Finance, writing the ERP's tables directly (the ERP has no API the firm uses). Writes are
+    queued until `flush`."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], dt.datetime]):
+        self.engine, self.clock = engine, clock
+        self.queue: list[Callable[[Any], None]] = []
+
+    def flush(self) -> None:
+        with self.engine.begin() as con:
+            for write in self.queue:
+                write(con)
+        self.queue.clear()
+
+    def _later(self, write: Callable[[Any], None]) -> None:
+        self.queue.append(write)
+
+    def _stamp(self, values: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock().replace(tzinfo=None)
+        return {**values, "write_date": now, "write_uid": FINANCE_UID}
+
+    def updates(self, table: str, where: str, params: dict[str, Any] | None = None, **values: Any) -> None:
+        """UPDATE `table` SET values WHERE `where`, stamped as an edit made now."""
+        def write(con) -> None:
+            stamped = self._stamp(values)
+            sets = ", ".join(f"{k} = :set_{k}" for k in stamped)
+            con.execute(text(f"UPDATE {table} SET {sets} WHERE {where}"),
+                        {**{f"set_{k}": v for k, v in stamped.items()}, **(params or {})})
+        self._later(write)
+
+    def deletes(self, table: str, where: str, params: dict[str, Any] | None = None) -> None:
+        self._later(lambda con: con.execute(text(f"DELETE FROM {table} WHERE {where}"), params or {}))
+
+    def keys_like(self, table: str, template: str, params: dict[str, Any], **values: Any) -> None:
+        """Insert a row copied from the first row matching `template`, with `values` changed
+        (a new id above every existing one unless given): a document keyed like the last one."""
+        def write(con) -> None:
+            row = dict(con.execute(text(f"SELECT * FROM {table} WHERE {template} ORDER BY id LIMIT 1"),
+                                   params).mappings().one())
+            (top,) = con.execute(text(f"SELECT max(id) FROM {table}")).one()
+            now = self.clock().replace(tzinfo=None)
+            row.update(id=max(int(top) + 1, 900_000_000), create_date=now, create_uid=FINANCE_UID,
+                       **self._stamp(values))
+            columns = ", ".join(row)
+            con.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(':' + c for c in row)})"), row)
+        self._later(write)
+
+
+    def records_part_payment(self, invoice_number: str, amount: float) -> None:
+        """A bank transfer for part of an invoice, recorded like the partner's last payment and
+        matched with the invoice, which is then partly paid."""
+        def write(con) -> None:
+            move = con.execute(text("SELECT id, partner_id, amount_residual FROM account_move "
+                                    "WHERE ref = :n AND move_type = 'out_invoice'"), {"n": invoice_number}).one()
+            row = dict(con.execute(text("SELECT * FROM account_payment WHERE partner_id = :p ORDER BY id LIMIT 1"),
+                                   {"p": move.partner_id}).mappings().one())
+            (top,) = con.execute(text("SELECT max(id) FROM account_payment")).one()
+            now = self.clock().replace(tzinfo=None)
+            row.update(id=max(int(top) + 1, 900_000_000), name=f"BNK/{invoice_number}/1", date=now.date(),
+                       create_uid=FINANCE_UID, write_uid=FINANCE_UID,
+                       amount=amount, amount_company_currency_signed=None, payment_reference=invoice_number,
+                       memo=f"Part payment {invoice_number}", move_id=None, is_reconciled=True, is_matched=True,
+                       state="paid", create_date=now, write_date=now)
+            con.execute(text(f"INSERT INTO account_payment ({', '.join(row)}) VALUES "
+                             f"({', '.join(':' + c for c in row)})"), row)
+            con.execute(text("INSERT INTO account_move__account_payment (invoice_id, payment_id) VALUES (:i, :p)"),
+                        {"i": move.id, "p": row["id"]})
+            con.execute(text("UPDATE account_move SET payment_state = 'partial', amount_residual = :r, "
+                             "write_date = :now, write_uid = :uid WHERE id = :i"),
+                        {"r": float(move.amount_residual) - amount, "now": now, "uid": FINANCE_UID, "i": move.id})
+        self._later(write)
+
+
+class People:
+    """Everyone who touches the firm's systems in a scenario."""
+
+    def __init__(self, settings: dict[str, str], erp_engine: Engine, clock: Callable[[], dt.datetime]):
+        self.sales = Sales(settings)
+        self.billing = Billing(settings)
+        self.finance = Erp(erp_engine, clock)
+        self.clock = clock

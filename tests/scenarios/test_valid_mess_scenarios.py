@@ -1,0 +1,84 @@
+"""One scenario per kind of mess a real firm makes that is not a fault: what a person did, and
+that a run reports nothing about it while the client's CRM values still equal what the vendors'
+records say (tax, credits, refunds and part payments included)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.scenarios.firm import Firm
+from tests.scenarios.harness import Expect, names_in, scenario
+from tests.scenarios.people import People
+
+
+@scenario
+def a_refund_after_payment(people: People, firm: Firm) -> Expect:
+    """A client paid by card; billing refunds 120 of it with a credit note (finance follows in the ERP)."""
+    invoice = firm.invoice(paid_by_card_before_start=True)
+    people.billing.credits(invoice.stripe_id, 12_000, refund_amount="12000", reason="product_unsatisfactory")
+    return Expect(invoice.client)
+
+
+@scenario
+def an_invoice_credited_in_full_before_payment(people: People, firm: Firm) -> Expect:
+    """An invoice sent in error is credited in full; Stripe counts it paid with nothing collected."""
+    invoice = firm.invoice(open_at_end=True)
+    people.billing.credits(invoice.stripe_id, invoice.total, reason="duplicate")
+    return Expect(invoice.client)
+
+
+@scenario
+def a_credit_note_before_payment(people: People, firm: Firm) -> Expect:
+    """Billing agrees a 300 reduction on an open invoice; the client owes the rest."""
+    invoice = firm.invoice(open_at_end=True)
+    people.billing.credits(invoice.stripe_id, 30_000, reason="order_change")
+    return Expect(invoice.client)
+
+
+@scenario
+def an_invoice_paid_in_part_by_bank_transfer(people: People, firm: Firm) -> Expect:
+    """The client wires a third of an open invoice; finance records and matches it in the ERP."""
+    invoice = firm.invoice(open_at_end=True)
+    people.finance.records_part_payment(invoice.number, round(invoice.total / 300, 2))
+    return Expect(invoice.client)
+
+
+@scenario
+def a_company_with_the_same_name_elsewhere(people: People, firm: Firm) -> Expect:
+    """Sales adds a prospect that shares a client's name, in another country, on another domain."""
+    client = firm.billed_client()
+    other = people.sales.creates_company(client.name, domain=f"{client.domain.split('.')[0]}-group.example",
+                                         country="Netherlands", vat_number="NL812345678B01")
+    return Expect(client, subjects=(other,))
+
+
+@scenario
+def a_client_that_bills_from_a_second_domain(people: People, firm: Firm) -> Expect:
+    """The client's accounts team uses another domain: sales lists it in HubSpot, billing e-mails it."""
+    client = firm.billed_client()
+    second = f"{client.domain.split('.')[0]}-finance.example"
+    people.sales.edits_company(client.company_id, hs_additional_domains=second)
+    people.billing.edits_customer(client.stripe_customer_id, email=f"payables@{second}")
+    return Expect(client)
+
+
+@scenario
+def a_vat_number_typed_loosely_in_the_crm(people: People, firm: Firm) -> Expect:
+    """Sales retypes a client's VAT number with spaces and without its country prefix."""
+    client = firm.billed_client(eu_vat=True)
+    digits = client.vat[2:]
+    people.sales.edits_company(client.company_id, vat_number=" ".join(digits[k:k + 3] for k in range(0, len(digits), 3)))
+    return Expect(client)
+
+
+@scenario
+def a_quiet_client_archived_in_the_erp(people: People, firm: Firm) -> Expect:
+    """Finance archives the customer master of a client with no work for months."""
+    client = firm.idle_client()
+    people.finance.updates("res_partner", "id = :p", {"p": client.erp_partner_id}, active=False)
+    return Expect(client)
+
+
+@pytest.mark.parametrize("name", names_in(__name__))
+def test_scenario(run, name: str) -> None:
+    run.check(name)
