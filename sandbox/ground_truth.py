@@ -329,7 +329,8 @@ class GroundTruth:
                              treatment=tax.TREATMENTS[treatment], rate_percent=rate)
 
     def _payments(self) -> Iterator[dict[str, Any]]:
-        """Invoices paid in instalments (from the first one received) and refunds after payment."""
+        """Invoices paid in instalments (from the first one received), settled together by one
+        transfer, credited in full, and refunded after payment."""
         w, d, at = self.world, self.d, self.at
         inv = w.invoices
         if not len(inv):
@@ -347,6 +348,16 @@ class GroundTruth:
                              f"paid by bank transfer in {int(inv['instalments'][i])} instalments: the ERP shows it "
                              "partly paid until the last, billing marks it paid out of band once all are in",
                              instalments=int(inv["instalments"][i]), received=int(received[i].sum()))
+        transfer = inv["transfer"]
+        for first in np.unique(transfer[(transfer >= 0) & (inv["stripe_paid_at"] <= at)]).tolist():
+            members = np.flatnonzero(transfer == first).tolist()
+            records = [record("stripe", "invoice", d.stripe_invoice_id[k], number=d.invoice_number[k]) for k in members]
+            if d.erp_paid_at[first] <= at:
+                records.append(record("erp", "account_payment", first + 1,
+                                      amount=_money(inv["total"][members].sum())))
+            yield self.valid(f"one_transfer:{first}", "one_transfer", int(inv["client"][first]), records,
+                             f"{len(members)} invoices settled by one bank transfer: each marked paid out of band "
+                             "in Stripe, one ERP payment for their sum matched with each", invoices=len(members))
         for i in np.flatnonzero(inv["full_credit"] & (inv["cn_at"] <= at)).tolist():
             records = [record("stripe", "invoice", d.stripe_invoice_id[i], number=d.invoice_number[i]),
                        record("stripe", "credit_note", stripe_id("cn", w.seed, "credit_note", i))]

@@ -257,6 +257,10 @@ def _ledger(world: World, d: Derived, window: Window, conn: Connection) -> dict[
     rows = np.flatnonzero(window.visible(posted) & window.changed(posted, paid, cn, cancel, *instalments.T))
     rates = Rates(world)
     end = window.end
+    transfer = invoices["transfer"]
+    in_transfer = np.flatnonzero(transfer >= 0)
+    transfer_total = np.zeros(len(invoices), dtype=np.int64)  # by the transfer's first invoice
+    np.add.at(transfer_total, transfer[in_transfer], invoices["total"][in_transfer])
     moves, refunds, payments, links = [], [], [], []
     for i in rows.tolist():
         c = int(invoices["client"][i])
@@ -326,7 +330,11 @@ def _ledger(world: World, d: Derived, window: Window, conn: Connection) -> dict[
                 "amount_total_signed": -round(cn_amount / rate, 2), "amount_total_in_currency_signed": -cn_amount,
                 "amount_residual_signed": 0.0, "payment_state": "paid", "reversed_entry_id": move_id,
                 "invoice_origin": number, **audit(at, at)})
-        if payment_posted:
+        if payment_posted and transfer[i] >= 0:
+            payments += _transfer(world, d, i, int(transfer[i]), int(transfer_total[transfer[i]]) / 100, company,
+                                  partner, currency, rate)
+            links.append({"invoice_id": move_id, "payment_id": int(transfer[i]) + 1})
+        elif payment_posted:
             at = int(paid[i])
             payments.append({
                 "id": move_id, "name": d.erp_payment_name[i], "date": day(at), "move_id": None,
@@ -354,3 +362,20 @@ def _ledger(world: World, d: Derived, window: Window, conn: Connection) -> dict[
     upsert(conn, erp.account_move__account_payment, links)
     return {"account_move": len(moves) + len(refunds), "account_payment": len(payments)}
 
+
+
+def _transfer(world: World, d: Derived, i: int, first: int, amount: float, company: int, partner: int,
+              currency: int, rate: float) -> list[dict[str, Any]]:
+    """The one payment of a transfer settling several invoices, written with its first invoice."""
+    if i != first:
+        return []
+    invoices = world.invoices
+    at = int(d.erp_paid_at[i])
+    numbers = ", ".join(d.invoice_number[k] for k in np.flatnonzero(invoices["transfer"] == first).tolist())
+    return [{
+        "id": first + 1, "name": d.erp_payment_name[first], "date": day(at), "move_id": None,
+        "journal_id": _bank_journal(company), "company_id": company, "state": "paid", "amount": amount,
+        "payment_type": "inbound", "partner_type": "customer", "partner_id": partner,
+        "currency_id": CURRENCY_IDS[CURRENCIES[currency]], "memo": f"Transfer for {numbers}",
+        "payment_reference": None, "is_reconciled": True, "is_matched": True,
+        "amount_company_currency_signed": round(amount / rate, 2), **audit(at, at)}]

@@ -318,7 +318,8 @@ class StripeProjection:
                         emit(ts, order, kind, snapshot)
             paid = int(inv["stripe_paid_at"][i])
             refunded = int(inv["cn_at"][i]) if inv["cn_after_payment"][i] else NEVER
-            if paid <= end and not inv["instalments"][i] and not inv["full_credit"][i] and (
+            if paid <= end and not inv["instalments"][i] and not inv["full_credit"][i] \
+                    and not inv["paid_out_of_band"][i] and (
                     self.in_window(paid) or self.in_window(int(inv["disputed_at"][i])) or self.in_window(refunded)):
                 charge = self.charge_doc(i, end)
                 docs.append(charge)

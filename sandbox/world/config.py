@@ -130,6 +130,7 @@ DEFAULT_FAULT_RATES = {
 NOISE_KINDS = (
     "tax",
     "partial_payment",
+    "one_transfer",
     "refund",
     "full_credit",
     "homonym",
@@ -151,6 +152,7 @@ NOISE_KINDS = (
 DEFAULT_NOISE_RATES = {
     "tax": 1.0,
     "partial_payment": 0.06,
+    "one_transfer": 0.25,
     "refund": 0.03,
     "full_credit": 0.01,
     "homonym": 0.04,

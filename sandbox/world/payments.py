@@ -6,6 +6,9 @@
 - `refund`: some weeks after paying, the client is granted a reduction: a credit note after
   payment, refunded on the charge (Stripe `post_payment` credit note with a refund, the charge's
   `amount_refunded`; the ERP posts an `out_refund` reversing the invoice).
+- `one_transfer`: a client with several invoices paid in the same month settles them with one
+  bank transfer, on the day the last was due to be paid: billing marks each Stripe invoice paid
+  out of band; the ERP records one payment for their sum, matched with each of them.
 - `full_credit`: an invoice issued in error is credited in full before anyone pays it: a Stripe
   credit note for its whole total (Stripe then shows it paid, with nothing collected) and an ERP
   `out_refund` reversing the whole invoice (`payment_state` reversed).
@@ -88,3 +91,30 @@ def plan(invoices: Table, rng: np.random.Generator, rates: dict[str, float], pai
     for column in ("paid_at", "stripe_paid_at"):
         invoices[column] = np.where(full, credited_at, invoices[column])
     invoices["erp_paid_at"] = np.where(full, NEVER, invoices["erp_paid_at"])
+
+
+def one_transfer(invoices: Table, rng: np.random.Generator, rates: dict[str, float], first: int, paid: int,
+                 fault_none: int, client_in_erp: np.ndarray) -> None:
+    """Group a chunk's plainly paid invoices of one client into one bank transfer, in place:
+    `transfer` is the global index of the group's first invoice (-1 outside any group)."""
+    n = len(invoices)
+    u = rng.random(n)
+    invoices["transfer"] = np.full(n, -1, dtype=np.int64)
+    plain = ((invoices["outcome"] == paid) & (invoices["fault"] == fault_none) & client_in_erp
+             & (invoices["disputed_at"] >= NEVER) & (invoices["cn_at"] >= NEVER) & (invoices["instalments"] == 0)
+             & ~invoices["full_credit"] & (invoices["erp_paid_at"] < NEVER))
+    candidates = np.flatnonzero(plain)
+    if len(candidates) < 2:
+        return
+    order = candidates[np.argsort(invoices["client"][candidates], kind="stable")]
+    clients, starts, counts = np.unique(invoices["client"][order], return_index=True, return_counts=True)
+    chosen = (counts >= 2) & (u[order[starts]] < rates.get("one_transfer", 0.0))
+    for start, count in zip(starts[chosen].tolist(), counts[chosen].tolist()):
+        members = order[start:start + count]
+        paid_at = int(invoices["paid_at"][members].max())
+        invoices["paid_at"][members] = invoices["stripe_paid_at"][members] = paid_at
+        # finance records the transfer once it has every invoice it pays
+        invoices["erp_paid_at"][members] = max(int(invoices["erp_paid_at"][members].max()),
+                                               int(invoices["erp_posted_at"][members].max()))
+        invoices["paid_out_of_band"][members] = True
+        invoices["transfer"][members] = first + int(members.min())

@@ -399,7 +399,24 @@ def check_valid_full_credit(s: Systems, e: dict) -> None:
         assert move["payment_state"] == ("reversed" if refunds else "not_paid")
 
 
+def check_valid_one_transfer(s: Systems, e: dict) -> None:
+    """Each invoice is paid out of band in Stripe with no charge; once the ERP has the transfer,
+    one payment for their sum is matched with every one of them and each shows paid."""
+    invoices = [s.stripe(r["id"]) for r in _record(e, "stripe", "invoice")]
+    assert len(invoices) >= 2 and len({i["customer"] for i in invoices}) == 1
+    for invoice in invoices:
+        assert invoice["status"] == "paid" and invoice["paid_out_of_band"] and invoice["charge"] is None
+    for payment in _record(e, "erp", "account_payment"):
+        rows = s.erp_rows("SELECT p.amount, m.ref, m.payment_state FROM account_payment p "
+                          "JOIN account_move__account_payment l ON l.payment_id = p.id "
+                          "JOIN account_move m ON m.id = l.invoice_id WHERE p.id = :id", id=payment["id"])
+        assert sorted(r["ref"] for r in rows) == sorted(i["number"] for i in invoices)
+        assert {r["payment_state"] for r in rows} == {"paid"}
+        assert round(rows[0]["amount"] * 100) == sum(i["total"] for i in invoices)
+
+
 VALID_CHECKS: dict[str, Callable[[Systems, dict], None]] = {
+    "one_transfer": check_valid_one_transfer,
     "full_credit": check_valid_full_credit,
     "crm_merge": check_valid_crm_merge,
     "erp_archive": check_valid_erp_archive,

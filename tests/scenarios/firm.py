@@ -13,7 +13,7 @@ import numpy as np
 
 from sandbox.world.config import CURRENCIES, DAY, NEVER, SCALES, WorldConfig, fault_rates, noise_rates, parse_date
 from sandbox.world.derived import ERP_CLIENT_PARTNER_BASE, HS_COMPANY_BASE, HS_DEAL_BASE, derive
-from sandbox.world.firm import simulate
+from sandbox.world.firm import TM_MONTHLY, simulate
 
 SEED, AS_OF, DAYS = 31, "2026-10-01", 16
 START = "2025-11-01"
@@ -88,12 +88,15 @@ class Firm:
                 CURRENCIES[int(e["currency"][k])])
 
     def invoice(self, *, open_at_end: bool = False, paid_by_card_before_start: bool = False,
-                paid_by_card_during_run: bool = False) -> Invoice:
+                paid_by_card_during_run: bool = False, open_at_start_for_time: bool = False) -> Invoice:
         """An invoice of a client's engagement, posted to the ERP before the start, in one of
-        three lives."""
+        these lives."""
         inv, d = self.w.invoices, self.d
         ok = (inv["client"] >= 0) & (d.erp_posted_at < self.start) & (inv["cn_at"] >= NEVER) \
             & (inv["disputed_at"] >= NEVER) & (inv["voided_at"] >= NEVER)
+        if open_at_start_for_time:
+            ok &= (inv["kind"] == TM_MONTHLY) & (inv["stripe_paid_at"] > self.start) \
+                & (inv["uncollectible_at"] > self.start)
         if open_at_end:
             ok &= (inv["stripe_paid_at"] > self.end) & (inv["uncollectible_at"] > self.end) \
                 & (inv["finalized_at"] < self.start - 5 * DAY)
@@ -104,6 +107,19 @@ class Firm:
         i = self._first_free(np.flatnonzero(ok), inv["client"])
         return Invoice(self.client(int(inv["client"][i])), d.stripe_invoice_id[i], d.invoice_number[i],
                        int(inv["total"][i]))
+
+    def open_invoices_of_one_client(self) -> list[Invoice]:
+        """Two invoices of one client, both still open at the end."""
+        inv, d = self.w.invoices, self.d
+        ok = (inv["client"] >= 0) & (d.erp_posted_at < self.start) & (inv["cn_at"] >= NEVER) \
+            & (inv["voided_at"] >= NEVER) & (inv["stripe_paid_at"] > self.end) & (inv["uncollectible_at"] > self.end)
+        for c in np.unique(inv["client"][ok]).tolist():
+            rows = np.flatnonzero(ok & (inv["client"] == c))
+            if len(rows) >= 2 and c not in self.taken:
+                client = self.client(c)
+                return [Invoice(client, d.stripe_invoice_id[i], d.invoice_number[i], int(inv["total"][i]))
+                        for i in rows[:2].tolist()]
+        raise LookupError("no client with two open invoices left for a scenario")
 
     def idle_client(self) -> Client:
         """A client whose last engagement ended months before the start and who owes nothing."""

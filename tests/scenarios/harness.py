@@ -120,7 +120,7 @@ def run(tmp_path_factory, request) -> Iterator[Run]:
         wanted = {item.module.__name__ for item in request.session.items if "run" in item.fixturenames}
         expected = {name: fn(people, firm) for name, fn in SCENARIOS.items() if fn.__module__ in wanted}
         advance(data_dir, DAYS)
-        people.finance.flush()
+        people.catch_up()
         engine.dispose()
 
         warehouse = Warehouse(data_dir, root / "warehouse.duckdb", server)

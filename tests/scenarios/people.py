@@ -137,35 +137,55 @@ class Erp:
 
 
     def records_part_payment(self, invoice_number: str, amount: float) -> None:
-        """A bank transfer for part of an invoice, recorded like the partner's last payment and
-        matched with the invoice, which is then partly paid."""
+        """A bank transfer for part of an invoice, matched with it: the invoice is partly paid."""
+        self.records_transfer({invoice_number: amount})
+
+    def records_transfer(self, paid: dict[str, float]) -> None:
+        """One bank transfer paying the invoices numbered in `paid` (number -> amount), recorded
+        like the partner's first payment and matched with each invoice, which is then paid or
+        partly paid."""
         def write(con) -> None:
-            move = con.execute(text("SELECT id, partner_id, amount_residual FROM account_move "
-                                    "WHERE ref = :n AND move_type = 'out_invoice'"), {"n": invoice_number}).one()
+            moves = [con.execute(text("SELECT id, partner_id, amount_residual FROM account_move "
+                                      "WHERE ref = :n AND move_type = 'out_invoice'"), {"n": n}).one() for n in paid]
             row = dict(con.execute(text("SELECT * FROM account_payment WHERE partner_id = :p ORDER BY id LIMIT 1"),
-                                   {"p": move.partner_id}).mappings().one())
+                                   {"p": moves[0].partner_id}).mappings().one())
             (top,) = con.execute(text("SELECT max(id) FROM account_payment")).one()
             now = self.clock().replace(tzinfo=None)
-            row.update(id=max(int(top) + 1, 900_000_000), name=f"BNK/{invoice_number}/1", date=now.date(),
-                       create_uid=FINANCE_UID, write_uid=FINANCE_UID,
-                       amount=amount, amount_company_currency_signed=None, payment_reference=invoice_number,
-                       memo=f"Part payment {invoice_number}", move_id=None, is_reconciled=True, is_matched=True,
+            row.update(id=max(int(top) + 1, 900_000_000), name=f"BNK/{now:%Y}/{int(top) + 1}", date=now.date(),
+                       create_uid=FINANCE_UID, write_uid=FINANCE_UID, amount=round(sum(paid.values()), 2),
+                       amount_company_currency_signed=None, payment_reference=None,
+                       memo=f"Transfer for {', '.join(paid)}", move_id=None, is_reconciled=True, is_matched=True,
                        state="paid", create_date=now, write_date=now)
             con.execute(text(f"INSERT INTO account_payment ({', '.join(row)}) VALUES "
                              f"({', '.join(':' + c for c in row)})"), row)
-            con.execute(text("INSERT INTO account_move__account_payment (invoice_id, payment_id) VALUES (:i, :p)"),
-                        {"i": move.id, "p": row["id"]})
-            con.execute(text("UPDATE account_move SET payment_state = 'partial', amount_residual = :r, "
-                             "write_date = :now, write_uid = :uid WHERE id = :i"),
-                        {"r": float(move.amount_residual) - amount, "now": now, "uid": FINANCE_UID, "i": move.id})
+            for move, amount in zip(moves, paid.values()):
+                residual = round(float(move.amount_residual) - amount, 2)
+                con.execute(text("INSERT INTO account_move__account_payment (invoice_id, payment_id) VALUES (:i, :p)"),
+                            {"i": move.id, "p": row["id"]})
+                con.execute(text("UPDATE account_move SET payment_state = :s, amount_residual = :r, "
+                                 "write_date = :now, write_uid = :uid WHERE id = :i"),
+                            {"s": "paid" if residual <= 0 else "partial", "r": max(residual, 0.0), "now": now,
+                             "uid": FINANCE_UID, "i": move.id})
         self._later(write)
 
 
 class People:
-    """Everyone who touches the firm's systems in a scenario."""
+    """Everyone who touches the firm's systems in a scenario. What they do `later` happens after
+    the firm has moved on in time, with finance's ERP edits."""
 
     def __init__(self, settings: dict[str, str], erp_engine: Engine, clock: Callable[[], dt.datetime]):
         self.sales = Sales(settings)
         self.billing = Billing(settings)
         self.finance = Erp(erp_engine, clock)
         self.clock = clock
+        self.afterwards: list[Callable[[], Any]] = []
+
+    def later(self, action: Callable[[], Any]) -> None:
+        self.afterwards.append(action)
+
+    def catch_up(self) -> None:
+        """Do what was left for later: API actions first, then finance's ERP edits."""
+        for action in self.afterwards:
+            action()
+        self.afterwards.clear()
+        self.finance.flush()

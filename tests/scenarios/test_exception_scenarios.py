@@ -62,6 +62,18 @@ def a_won_deal_delivery_never_set_up(people: People, firm: Firm) -> Expect:
 
 
 @scenario
+def a_month_of_time_invoiced_then_voided(people: People, firm: Firm) -> Expect:
+    """Billing voids a client's monthly time-and-materials invoice to re-issue it, and never does:
+    the month's approved time is billed by nothing (finance cancels the invoice in the ERP)."""
+    invoice = firm.invoice(open_at_start_for_time=True)
+    lines = people.billing.get(f"/v1/invoices/{invoice.stripe_id}/lines?limit=100")["data"]
+    time_billed = sum(line["amount"] for line in lines if (line["metadata"] or {}).get("kind") == "time")
+    people.billing.post(f"/v1/invoices/{invoice.stripe_id}/void")
+    return Expect(invoice.client, exceptions=[
+        Exc("approved_time_unbilled", "harvest", None, "stripe", f"{time_billed / 100:.2f}", invoice.client.currency)])
+
+
+@scenario
 def an_invoice_billing_never_posted_to_the_erp(people: People, firm: Firm) -> Expect:
     """Billing invoices a client 7,300 in Stripe; nobody posts it in the ERP."""
     client = firm.billed_client()

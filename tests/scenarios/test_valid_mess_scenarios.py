@@ -44,6 +44,17 @@ def an_invoice_paid_in_part_by_bank_transfer(people: People, firm: Firm) -> Expe
 
 
 @scenario
+def two_invoices_settled_by_one_transfer(people: People, firm: Firm) -> Expect:
+    """The client pays two open invoices with one bank transfer: finance matches it with both in
+    the ERP, billing marks both paid out of band in Stripe."""
+    invoices = firm.open_invoices_of_one_client()
+    for invoice in invoices:
+        people.later(lambda invoice=invoice: people.billing.records_paid_out_of_band(invoice.stripe_id))
+    people.finance.records_transfer({invoice.number: invoice.total / 100 for invoice in invoices})
+    return Expect(invoices[0].client)
+
+
+@scenario
 def a_company_with_the_same_name_elsewhere(people: People, firm: Firm) -> Expect:
     """Sales adds a prospect that shares a client's name, in another country, on another domain."""
     client = firm.billed_client()

@@ -79,7 +79,10 @@ dated as (
         scoped.currency_code,
         case when scoped.is_billing_invoice then scoped.stripe_total else scoped.erp_amount_total end as amount_total,
         case when scoped.is_billing_invoice then scoped.stripe_credit_note_total else scoped.erp_refund_total end as credited_amount,
-        coalesce(ledger_payments.ledger_paid_amount, 0) as ledger_paid_amount,
+        -- one transfer matched with several invoices is paired with the first: never more than it owes
+        least(coalesce(ledger_payments.ledger_paid_amount, 0),
+              case when scoped.is_billing_invoice then scoped.stripe_total else scoped.erp_amount_total end)
+            as ledger_paid_amount,
         case when scoped.is_billing_invoice then scoped.stripe_subtotal else scoped.erp_amount_untaxed end
             as amount_excluding_tax,
         case when scoped.is_billing_invoice then scoped.stripe_credit_note_subtotal else scoped.erp_refund_untaxed end
