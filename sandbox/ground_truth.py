@@ -60,9 +60,11 @@ class GroundTruth:
     """Builds the fault list from the world as it stands at `at` (epoch s)."""
 
     def __init__(self, world: World, derived: Derived, at: int,
-                 hubspot_written: dict[tuple[str, int], dict[str, str | None]] | None = None):
+                 hubspot_written: dict[tuple[str, int], dict[str, str | None]] | None = None,
+                 hubspot_merged: set[int] | None = None):
         self.world, self.d, self.at = world, derived, at
         self.hubspot_written = hubspot_written or {}  # properties written through HubSpot's API (facts)
+        self.hubspot_merged = hubspot_merged or set()  # companies merged away through HubSpot's API
 
     def entries(self) -> list[dict[str, Any]]:
         found = [*self._clients(), *self._engagements(), *self._unbilled(), *self._invoices(), *self._orphans()]
@@ -152,6 +154,8 @@ class GroundTruth:
                              0.0, clients["currency"][i], attribute=name, owner_system=owner, values=values)
         for i in np.flatnonzero((clients["fault"] == CF_DUPLICATE) & (d.duplicate_at <= at)).tolist():
             system = int(clients["fault_dup_system"][i])
+            if system == DUP_HUBSPOT and {HS_COMPANY_BASE + i, HS_DUPLICATE_COMPANY_BASE + i} & self.hubspot_merged:
+                continue  # someone merged the two through HubSpot
             pair = {
                 DUP_HUBSPOT: [record("hubspot", "company", HS_COMPANY_BASE + i),
                               record("hubspot", "company", HS_DUPLICATE_COMPANY_BASE + i)],
@@ -167,6 +171,8 @@ class GroundTruth:
         # a second HubSpot company typed in for a client is a duplicate until someone merges it
         typed, merged = clients["crm_duplicate_at"], clients["crm_merged_at"]
         for i in np.flatnonzero((typed <= at) & (merged > at)).tolist():
+            if {HS_COMPANY_BASE + i, HS_MERGED_COMPANY_BASE + i} & self.hubspot_merged:
+                continue
             pair = [record("hubspot", "company", HS_COMPANY_BASE + i),
                     record("hubspot", "company", HS_MERGED_COMPANY_BASE + i)]
             yield self.entry(f"duplicate_customer:merge:{i}", "duplicate_customer", int(typed[i]), i, pair,

@@ -121,7 +121,9 @@ def advance(data_dir: str | Path, days: float) -> Summary:
             raise
     finally:
         con.close()
-    faults, noise_served = _write_ground_truth(data_dir, world, derived, end, facts.hubspot_overlay(written))
+    writes = facts.hubspot_writes(written)
+    merged = {int(i) for (object_type, i) in writes.merged_into if object_type == "companies"}
+    faults, noise_served = _write_ground_truth(data_dir, world, derived, end, writes.properties, merged)
     return Summary(data_dir, end, counts, faults, time.perf_counter() - started, noise_served)
 
 
@@ -132,9 +134,9 @@ def _set_clock(con, end: int, last_stamp_ms: int = 0) -> None:
     store.set_meta(con, "last_stamp_ms", max(last_stamp_ms, end * 1000 + 999))
 
 
-def _write_ground_truth(data_dir: Path, world, derived, at: int,
-                        hubspot_written: dict | None = None) -> tuple[int, dict[str, int]]:
+def _write_ground_truth(data_dir: Path, world, derived, at: int, hubspot_written: dict | None = None,
+                        hubspot_merged: set[int] | None = None) -> tuple[int, dict[str, int]]:
     """Write the ground truth; (faults, messy-but-valid records per kind) as of `at`."""
-    entries = ground_truth.GroundTruth(world, derived, at, hubspot_written).entries()
+    entries = ground_truth.GroundTruth(world, derived, at, hubspot_written, hubspot_merged).entries()
     ground_truth.write(data_dir / store.GROUND_TRUTH_FILE, entries)
     return len(ground_truth.faults(entries)), ground_truth.noise_served(entries)

@@ -280,3 +280,17 @@ def next_seq(con: sqlite3.Connection, table: str) -> int:
     """Next value of a table's `seq` ordering column."""
     (top,) = con.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {table}").fetchone()
     return int(top) + 1
+
+
+def move_associations(con: sqlite3.Connection, object_type: str, gone: int, kept: int) -> None:
+    """Hand a HubSpot record's associations to the record it was merged into, as HubSpot's merge
+    does (the caller deletes the record)."""
+    columns = "from_type, from_id, to_type, to_id, type_id, category, label"
+    con.execute(f"INSERT OR IGNORE INTO hs_associations ({columns}) SELECT from_type, ?, to_type, to_id, "
+                "type_id, category, label FROM hs_associations WHERE from_type = ? AND from_id = ?",
+                (kept, object_type, gone))
+    con.execute(f"INSERT OR IGNORE INTO hs_associations ({columns}) SELECT from_type, from_id, to_type, ?, "
+                "type_id, category, label FROM hs_associations WHERE to_type = ? AND to_id = ?",
+                (kept, object_type, gone))
+    con.execute("DELETE FROM hs_associations WHERE (from_type = ? AND from_id = ?) OR (to_type = ? AND to_id = ?)",
+                (object_type, gone, object_type, gone))

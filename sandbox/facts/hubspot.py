@@ -10,6 +10,9 @@
   every id the simulation assigns; they and the associations made with them live in the API's
   state only: the projection never writes them (a company merged away hands its associations
   to the company it was merged into).
+- Merges (`POST /merge`): the record merged away stays gone (the projection never writes it
+  again, and associations the simulation makes to it go to the record it was merged into); the
+  primary lists it in `hs_merged_object_ids` as a written property.
 - Property and group definitions created or changed through the API are the API's: `advance`
   never installs definitions again.
 """
@@ -37,10 +40,23 @@ def hubspot_overlay(facts: list[dict[str, Any]]) -> dict[tuple[str, int], dict[s
 
 @dataclasses.dataclass
 class HubSpotWrites:
-    """What the API wrote on records the simulation projects: properties and archives."""
+    """What the API wrote on records the simulation projects: properties, archives, merges."""
 
     properties: dict[tuple[str, int], dict[str, str | None]]
     archived_ms: dict[tuple[str, int], int]  # epoch ms of the archive
+    merged_into: dict[tuple[str, int], int] = dataclasses.field(default_factory=dict)
+
+    def kept(self, records: list[tuple]) -> list[tuple]:
+        """Projected rows with the API's writes laid over them, less the records merged away."""
+        return [self.patch(r) for r in records if (r[0], int(r[1])) not in self.merged_into]
+
+    def link(self, links: list[tuple]) -> list[tuple]:
+        """Association rows (from type, from id, to type, to id, ...) pointing at the record each
+        merged-away end was merged into."""
+        if not self.merged_into:
+            return links
+        return [(a, self.merged_into.get((a, int(i)), i), b, self.merged_into.get((b, int(j)), j), *rest)
+                for a, i, b, j, *rest in links]
 
     def patch(self, record: tuple) -> tuple:
         """A projected `hs_objects` row (type, id, properties JSON, created, updated, archived,
@@ -63,4 +79,6 @@ class HubSpotWrites:
 def hubspot_writes(facts: list[dict[str, Any]]) -> HubSpotWrites:
     archived = {(f["object"], int(f["id"])): int(f["archived_at"]) for f in facts
                 if f["system"] == "hubspot" and f["action"] == "archive"}
-    return HubSpotWrites(hubspot_overlay(facts), archived)
+    merged = {(f["object"], int(f["id"])): int(f["into"]) for f in facts
+              if f["system"] == "hubspot" and f["action"] == "merge"}
+    return HubSpotWrites(hubspot_overlay(facts), archived, merged)

@@ -7,7 +7,7 @@ import sqlite3
 import numpy as np
 import orjson
 
-from sandbox import facts, hubspot_properties
+from sandbox import facts, hubspot_properties, store
 from sandbox.project import Window, iso_millis
 from sandbox.world import names
 from sandbox.world.config import CURRENCIES, DEAL_STAGES, ENGAGEMENT_TYPES, NEVER, SERVICES
@@ -49,7 +49,7 @@ def project(world: World, derived: Derived, window: Window, con: sqlite3.Connect
 
 def _upsert(con: sqlite3.Connection, records: list[tuple], writes: facts.HubSpotWrites) -> None:
     """Write projected records, keeping what was written through the API as written."""
-    con.executemany(UPSERT, [writes.patch(record) for record in records])
+    con.executemany(UPSERT, writes.kept(records))
 
 
 def _owner_id(owner: int) -> str:
@@ -109,25 +109,11 @@ def _companies(world: World, d: Derived, window: Window, con: sqlite3.Connection
                                        int(clients["variant"][i]) + 1, int(clients["owner"][i])))
     _upsert(con, records, writes)
     gone = np.flatnonzero(window.changed(clients["crm_merged_at"]))
-    _hand_over_associations(con, [(HS_MERGED_COMPANY_BASE + int(i), HS_COMPANY_BASE + int(i)) for i in gone])
+    for i in gone.tolist():  # associations made through the API (the simulation links none to them)
+        store.move_associations(con, "companies", HS_MERGED_COMPANY_BASE + i, HS_COMPANY_BASE + i)
     con.executemany("DELETE FROM hs_objects WHERE object_type = 'companies' AND id = ?",
                     [(HS_MERGED_COMPANY_BASE + int(i),) for i in gone])
     return len(records)
-
-
-def _hand_over_associations(con: sqlite3.Connection, merges: list[tuple[int, int]]) -> None:
-    """Move the associations of companies merged away (made through the API: the simulation
-    links none to them) to the companies they were merged into, as HubSpot's merge does."""
-    columns = "from_type, from_id, to_type, to_id, type_id, category, label"
-    for gone, kept in merges:
-        con.execute(f"INSERT OR IGNORE INTO hs_associations ({columns}) SELECT from_type, ?, to_type, to_id, "
-                    "type_id, category, label FROM hs_associations WHERE from_type = 'companies' AND from_id = ?",
-                    (kept, gone))
-        con.execute(f"INSERT OR IGNORE INTO hs_associations ({columns}) SELECT from_type, from_id, to_type, ?, "
-                    "type_id, category, label FROM hs_associations WHERE to_type = 'companies' AND to_id = ?",
-                    (kept, gone))
-        con.execute("DELETE FROM hs_associations WHERE (from_type = 'companies' AND from_id = ?) "
-                    "OR (to_type = 'companies' AND to_id = ?)", (gone, gone))
 
 
 def _second_company(world: World, d: Derived, window: Window, i: int, at: int, base: int, variant: int,
@@ -186,7 +172,7 @@ def _contacts(world: World, d: Derived, window: Window, con: sqlite3.Connection,
         company_id = HS_COMPANY_BASE + client
         links += _both_ways("contacts", contact_id, "companies", company_id, CONTACT_TO_COMPANY, COMPANY_TO_CONTACT)
     _upsert(con, records, writes)
-    _link(con, links)
+    _link(con, links, writes)
     return len(records)
 
 
@@ -241,7 +227,7 @@ def _deals(world: World, d: Derived, window: Window, con: sqlite3.Connection, wr
                         int(archived_at) * 1000 if archived else None))
         links += _both_ways("deals", deal_id, "companies", HS_COMPANY_BASE + client, DEAL_TO_COMPANY, COMPANY_TO_DEAL)
     _upsert(con, records, writes)
-    _link(con, links)
+    _link(con, links, writes)
     return len(records)
 
 
@@ -251,7 +237,8 @@ def _both_ways(from_type: str, from_id: int, to_type: str, to_id: int,
             + [(to_type, to_id, from_type, from_id, type_id, label) for type_id, label in backward])
 
 
-def _link(con: sqlite3.Connection, links: list[tuple]) -> None:
+def _link(con: sqlite3.Connection, links: list[tuple], writes: facts.HubSpotWrites) -> None:
+    links = writes.link(links)
     con.executemany(
         "INSERT OR IGNORE INTO hs_associations (from_type, from_id, to_type, to_id, type_id, label) "
         "VALUES (?, ?, ?, ?, ?, ?)", links)

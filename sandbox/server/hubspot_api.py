@@ -396,6 +396,7 @@ class HubSpotApp(VendorApp):
         r("GET", "/crm/v3/objects/{object_type}", self.list_objects)
         r("POST", "/crm/v3/objects/{object_type}", self.create_object)
         r("POST", "/crm/v3/objects/{object_type}/search", self.search)
+        r("POST", "/crm/v3/objects/{object_type}/merge", self.merge)
         r("POST", "/crm/v3/objects/{object_type}/batch/read", self.batch_read)
         r("POST", "/crm/v3/objects/{object_type}/batch/update", self.batch_update)
         r("POST", "/crm/v3/objects/{object_type}/batch/create", self.batch_create)
@@ -768,6 +769,36 @@ class HubSpotApp(VendorApp):
             "WHERE object_type = ? AND id = ?",
             [(orjson.dumps(_derived(object_type, values)).decode(), stamp, object_type, object_id)
              for object_id, values in updates])
+
+    def merge(self, request: Request) -> Response:
+        """POST /crm/v3/objects/{type}/merge: `objectIdToMerge` is merged into `primaryObjectId`.
+        Its id is gone (listed in the primary's `hs_merged_object_ids`, with any it had merged
+        before) and its associations move to the primary; 200 with the primary."""
+        object_type = _object_type(request.params["object_type"])
+        body = _body(request)
+        raw_primary, raw_merged = str(body.get("primaryObjectId", "")), str(body.get("objectIdToMerge", ""))
+        primary, merged = _object_id(raw_primary), _object_id(raw_merged)
+        if primary == merged:
+            raise ApiError(400, "primaryObjectId and objectIdToMerge must be different records.")
+        con = request.db
+        with write_transaction(con):
+            found = dict(con.execute(
+                "SELECT id, properties FROM hs_objects WHERE object_type = ? AND archived = 0 AND id IN (?, ?)",
+                (object_type, primary, merged)).fetchall())
+            missing = [raw for raw, key in ((raw_primary, primary), (raw_merged, merged)) if key not in found]
+            if missing:
+                raise ApiError(404, NOT_FOUND_MESSAGE, category="OBJECT_NOT_FOUND", context={"id": missing})
+            listed = [x for props in (found[primary], found[merged])
+                      for x in (orjson.loads(props).get("hs_merged_object_ids") or "").split(";") if x]
+            stamp = store.Clock(con).stamp_ms()
+            self._apply(con, object_type, [(primary, {"hs_merged_object_ids": ";".join([*listed, str(merged)])})],
+                        stamp)
+            store.move_associations(con, object_type, merged, primary)
+            con.execute("DELETE FROM hs_objects WHERE object_type = ? AND id = ?", (object_type, merged))
+            facts.record(con, "hubspot", object_type, str(merged), "merge", stamp // 1000, into=primary)
+        defs = _definitions(con, object_type)
+        return json_response(200, self._render_one(con, object_type, primary,
+                                                   self._requested(object_type, defs, ["hs_merged_object_ids"])))
 
     def batch_update(self, request: Request) -> Response:
         """POST /crm/v3/objects/{type}/batch/update: valid inputs are applied; failures → 207."""

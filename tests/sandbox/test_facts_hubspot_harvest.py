@@ -25,10 +25,10 @@ from sandbox.server.harvest_api import FIRST_API_TIME_ENTRY_ID
 from sandbox.server.hubspot_api import API_ID_FLOOR
 from sandbox.world.config import DAY, NEVER, SCALES, WorldConfig, fault_rates, noise_rates, parse_date
 from sandbox.world.derived import (
-    HS_COMPANY_BASE, HS_DEAL_BASE, HS_MERGED_COMPANY_BASE, HV_CLIENT_BASE, HV_PROJECT_BASE, HV_TASK_BASE,
+    HS_COMPANY_BASE, HS_DEAL_BASE, HS_DUPLICATE_COMPANY_BASE, HS_MERGED_COMPANY_BASE, HV_CLIENT_BASE, HV_PROJECT_BASE, HV_TASK_BASE,
     HV_TIME_ENTRY_BASE, HV_USER_BASE, Derived, derive,
 )
-from sandbox.world.firm import T_AND_M, TM_MONTHLY, World, simulate
+from sandbox.world.firm import CF_DUPLICATE, DUP_HUBSPOT, T_AND_M, TM_MONTHLY, World, simulate
 
 AS_OF, DAYS, SEED = "2026-06-01", 45, 8
 START = parse_date(AS_OF)
@@ -378,3 +378,41 @@ def test_a_time_entry_edited_in_harvest_keeps_what_was_written(firm: Firm) -> No
         assert 0 < firm.billed_hours(may_invoice(engagement), user) == firm.approved_hours(project, user), \
             "the month's invoice bills the hours Harvest shows"
     assert [int(f["id"]) for f in firm.facts("harvest", "update")] == [entry_id]
+
+
+def test_a_company_merged_in_hubspot_stays_merged(firm: Firm) -> None:
+    client = clients_winning_their_first_deal()[1]
+    gone = HS_COMPANY_BASE + client
+    deals = world().deals
+    won = np.flatnonzero((deals["client"] == client) & deals["won"] & (deals["close_at"] > START)
+                         & (deals["close_at"] <= END))
+    kept = int(firm.hubspot("POST", "/crm/v3/objects/companies", 201,
+                            json={"properties": {"name": "Merged Holdings"}})["id"])
+    merged = firm.hubspot("POST", "/crm/v3/objects/companies/merge",
+                          json={"primaryObjectId": str(kept), "objectIdToMerge": str(gone)})
+    assert merged["properties"]["hs_merged_object_ids"] == str(gone)
+    firm.advance()
+    firm.hubspot("GET", f"/crm/v3/objects/companies/{gone}", 404)
+    firm.hubspot("GET", f"/crm/v3/objects/companies/{gone}", 404, params={"archived": "true"})
+    after = firm.hubspot("GET", f"/crm/v3/objects/companies/{kept}", params={"properties": "hs_merged_object_ids"})
+    assert after["properties"]["hs_merged_object_ids"] == str(gone)
+    assert len(won) and {HS_DEAL_BASE + int(d) for d in won} <= associated(firm, "companies", kept, "deals"), \
+        "the deal the client won afterwards is the surviving company's"
+    assert not associated(firm, "companies", gone, "deals")
+    assert len(firm.facts("hubspot", "merge")) == 1
+
+
+def test_a_duplicate_merged_in_hubspot_is_no_fault_any_more(firm: Firm) -> None:
+    c, d = world().clients, derived()
+    dup = np.flatnonzero((c["fault"] == CF_DUPLICATE) & (c["fault_dup_system"] == DUP_HUBSPOT)
+                         & (d.duplicate_at <= START))
+    assert len(dup), "the firm needs a client typed into HubSpot twice before AS_OF"
+    i = int(dup[0])
+    faults = {e["fault_id"] for e in ground_truth.faults(ground_truth.read(firm.data_dir / "ground_truth.jsonl"))}
+    assert f"duplicate_customer:{i}" in faults
+    firm.hubspot("POST", "/crm/v3/objects/companies/merge",
+                 json={"primaryObjectId": str(HS_COMPANY_BASE + i), "objectIdToMerge": str(HS_DUPLICATE_COMPANY_BASE + i)})
+    firm.advance()
+    faults = {e["fault_id"] for e in ground_truth.faults(ground_truth.read(firm.data_dir / "ground_truth.jsonl"))}
+    assert f"duplicate_customer:{i}" not in faults
+    firm.hubspot("GET", f"/crm/v3/objects/companies/{HS_DUPLICATE_COMPANY_BASE + i}", 404)

@@ -37,6 +37,9 @@ class Sales:
     def edits_company(self, company_id: str, **properties: str) -> None:
         self._call("PATCH", f"/crm/v3/objects/companies/{company_id}", {"properties": properties})
 
+    def merges_companies(self, kept: str, gone: str) -> None:
+        self._call("POST", "/crm/v3/objects/companies/merge", {"primaryObjectId": kept, "objectIdToMerge": gone})
+
     def wins_deal(self, company_id: str, amount: str, currency: str, closed: dt.datetime, **properties: str) -> str:
         body = {
             "properties": {"dealname": f"Engagement {amount} {currency}", "amount": amount, "dealstage": "closedwon",
@@ -171,7 +174,8 @@ class Erp:
 
 class People:
     """Everyone who touches the firm's systems in a scenario. What they do `later` happens after
-    the firm has moved on in time, with finance's ERP edits."""
+    the firm has moved on in time, with finance's ERP edits; what they do `right_after_the_push`,
+    between Concord's push to the CRM and its next load."""
 
     def __init__(self, settings: dict[str, str], erp_engine: Engine, clock: Callable[[], dt.datetime]):
         self.sales = Sales(settings)
@@ -179,9 +183,17 @@ class People:
         self.finance = Erp(erp_engine, clock)
         self.clock = clock
         self.afterwards: list[Callable[[], Any]] = []
+        self.after_push: list[Callable[[], Any]] = []
 
     def later(self, action: Callable[[], Any]) -> None:
         self.afterwards.append(action)
+
+    def right_after_the_push(self, action: Callable[[], Any]) -> None:
+        self.after_push.append(action)
+
+    def after_the_push(self) -> None:
+        for action in self.after_push:
+            action()
 
     def catch_up(self) -> None:
         """Do what was left for later: API actions first, then finance's ERP edits."""

@@ -55,6 +55,15 @@ def two_invoices_settled_by_one_transfer(people: People, firm: Firm) -> Expect:
 
 
 @scenario
+def a_client_typed_in_twice_then_merged(people: People, firm: Firm) -> Expect:
+    """A salesperson types in a client that is already there; a colleague merges the two."""
+    client = firm.billed_client()
+    second = people.sales.creates_company(f"{client.name} Ltd", domain=client.domain)
+    people.sales.merges_companies(client.company_id, second)
+    return Expect(client, subjects=(second,))
+
+
+@scenario
 def a_company_with_the_same_name_elsewhere(people: People, firm: Firm) -> Expect:
     """Sales adds a prospect that shares a client's name, in another country, on another domain."""
     client = firm.billed_client()
