@@ -9,6 +9,8 @@ PostgreSQL (given a URL).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import (
     Boolean, Column, Date, DateTime, Double, ForeignKey, Integer, MetaData, Numeric, String, Table, Text,
     UniqueConstraint, create_engine,
@@ -225,6 +227,17 @@ account_move__account_payment = Table(
 )
 
 TABLES = [t.name for t in metadata.sorted_tables]
+
+
+def engine_of(data_dir: str | Path) -> Engine:
+    """An engine on the ERP database of a sandbox data dir."""
+    from sandbox import store
+
+    con = store.connect(Path(data_dir))
+    try:
+        return engine_for(store.erp_url(con, Path(data_dir)))
+    finally:
+        con.close()
 
 
 def engine_for(url: str) -> Engine:

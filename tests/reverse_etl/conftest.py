@@ -66,22 +66,7 @@ class Firm:
     def crm_values(self, object_type: str, *, metadata: bool = True) -> dict[str, dict[str, str | None]]:
         """Every live record's contract properties as HubSpot returns them (cleared: None);
         without `metadata`, `financial_status_synced_at` is left out."""
-        spec = OBJECTS[object_type]
-        wanted = [n for n in spec.names if metadata or n not in spec.metadata_names]
-        names = ",".join(wanted)
-        base = self.w.server.client_settings()
-        session = requests.Session()
-        session.headers["Authorization"] = f"Bearer {base['SOURCES__HUBSPOT__ACCESS_TOKEN']}"
-        url = f"{base['SOURCES__HUBSPOT__BASE_URL']}/crm/v3/objects/{object_type}"
-        out: dict[str, dict[str, str | None]] = {}
-        params: dict[str, Any] = {"limit": 100, "properties": names}
-        while True:
-            page = session.get(url, params=params, timeout=10).json()
-            for record in page["results"]:
-                out[record["id"]] = {n: record["properties"].get(n) for n in wanted}
-            if "paging" not in page:
-                return out
-            params["after"] = page["paging"]["next"]["after"]
+        return crm_values(self.w.server.client_settings(), object_type, metadata=metadata)
 
     def crm_notes(self) -> list[tuple[str, str | None, set[str]]]:
         """Every live HubSpot note: (id, its concord_event_key, the companies it is associated with)."""
@@ -130,3 +115,22 @@ def firm(built_firm: Warehouse, tmp_path: Path) -> Iterator[Firm]:
     """A copy of the built firm, served by its own sandbox server."""
     with served_copy(built_firm, tmp_path) as warehouse:
         yield Firm(warehouse)
+
+
+def crm_values(settings: dict[str, str], object_type: str, *, metadata: bool = True
+               ) -> dict[str, dict[str, str | None]]:
+    """Every live HubSpot record's CRM contract properties, read through HubSpot's API."""
+    spec = OBJECTS[object_type]
+    wanted = [n for n in spec.names if metadata or n not in spec.metadata_names]
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {settings['SOURCES__HUBSPOT__ACCESS_TOKEN']}"
+    url = f"{settings['SOURCES__HUBSPOT__BASE_URL']}/crm/v3/objects/{object_type}"
+    out: dict[str, dict[str, str | None]] = {}
+    params: dict[str, Any] = {"limit": 100, "properties": ",".join(wanted)}
+    while True:
+        page = session.get(url, params=params, timeout=30).json()
+        for record in page["results"]:
+            out[record["id"]] = {n: record["properties"].get(n) for n in wanted}
+        if "paging" not in page:
+            return out
+        params["after"] = page["paging"]["next"]["after"]

@@ -5,25 +5,17 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from sandbox import erp_schema, store
+from sandbox import erp_schema
 from sandbox.lifecycle import advance
 from tests.sandbox.test_facts import DAYS, firm, open_invoices_paid_later, state  # noqa: F401
 
 FINANCE_UID = 7
 
 
-def erp(data_dir):
-    con = store.connect(data_dir)
-    try:
-        return erp_schema.engine_for(store.erp_url(con, data_dir))
-    finally:
-        con.close()
-
-
 def test_an_invoice_edited_in_the_erp_stays_as_finance_left_it(firm) -> None:
     data_dir, _ = firm
     invoice_id, number = open_invoices_paid_later()[0]
-    engine = erp(data_dir)
+    engine = erp_schema.engine_of(data_dir)
     with engine.begin() as con:
         con.execute(text("UPDATE account_move SET amount_total = 1.23, "
                          "write_uid = :uid WHERE ref = :n AND move_type = 'out_invoice'"),

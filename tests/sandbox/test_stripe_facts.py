@@ -37,11 +37,7 @@ def stripe_docs(data_dir: Path, obj: str, **where: str) -> list[dict]:
 
 
 def erp_refunds(data_dir: Path, number: str) -> list[dict]:
-    con = store.connect(data_dir)
-    try:
-        engine = erp_schema.engine_for(store.erp_url(con, data_dir))
-    finally:
-        con.close()
+    engine = erp_schema.engine_of(data_dir)
     try:
         with engine.connect() as erp:
             return [dict(r) for r in erp.execute(text(

@@ -21,11 +21,12 @@ import requests
 
 from reverse_etl.push import push
 from reverse_etl.settings import Settings
-from sandbox import erp_schema, store
+from sandbox import erp_schema
 from sandbox.lifecycle import advance, generate
 from sandbox.server.app import RunningServer
 from tests import vendor_truth
 from tests.dbt.conftest import Warehouse
+from tests.reverse_etl.conftest import crm_values
 from tests.reverse_etl.test_crm_truth import AMOUNTS, DATES, OTHERS, crm_as_truth_types
 from tests.scenarios.firm import AS_OF, DAYS, SEED, Client, Firm, clean_rates
 from tests.scenarios.people import People
@@ -119,9 +120,7 @@ def run(tmp_path_factory, request) -> Iterator[Run]:
     generate(data_dir, scale="small", seed=SEED, as_of=AS_OF, fault_rates=faults, noise_rates=noise)
     with RunningServer(data_dir) as server:
         settings = server.client_settings()
-        con = store.connect(data_dir)
-        engine = erp_schema.engine_for(store.erp_url(con, data_dir))
-        con.close()
+        engine = erp_schema.engine_of(data_dir)
 
         def clock() -> dt.datetime:
             now_ms = requests.get(f"{server.base_url}/_sandbox/health", timeout=10).json()["now_ms"]
@@ -152,25 +151,7 @@ def run(tmp_path_factory, request) -> Iterator[Run]:
         clients = {c.hubspot_company_ids[0]: c for c in vendor_truth.clients(data_dir)}
         billed = [clients[e.client.company_id] for e in expected.values() if e.client]
         truth = vendor_truth.expected_company_values(records, billed, as_of)
-        yield Run(expected, exceptions, crm_values(settings), truth)
-
-
-def crm_values(settings: dict[str, str]) -> dict[str, dict[str, str | None]]:
-    from reverse_etl.contract import OBJECTS
-
-    names = ",".join(OBJECTS["companies"].names)
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {settings['SOURCES__HUBSPOT__ACCESS_TOKEN']}"
-    url = f"{settings['SOURCES__HUBSPOT__BASE_URL']}/crm/v3/objects/companies"
-    out: dict[str, dict[str, str | None]] = {}
-    params: dict[str, Any] = {"limit": 100, "properties": names}
-    while True:
-        page = session.get(url, params=params, timeout=30).json()
-        for record in page["results"]:
-            out[record["id"]] = {n: record["properties"].get(n) or None for n in OBJECTS["companies"].names}
-        if "paging" not in page:
-            return out
-        params["after"] = page["paging"]["next"]["after"]
+        yield Run(expected, exceptions, crm_values(settings, "companies"), truth)
 
 
 def names_in(module: str) -> list[str]:
