@@ -88,7 +88,7 @@ class Firm:
                 CURRENCIES[int(e["currency"][k])])
 
     def invoice(self, *, open_at_end: bool = False, paid_by_card_before_start: bool = False,
-                paid_by_card_during_run: bool = False, open_at_start_for_time: bool = False) -> Invoice:
+                open_at_start_for_time: bool = False) -> Invoice:
         """An invoice of a client's engagement, posted to the ERP before the start, in one of
         these lives."""
         inv, d = self.w.invoices, self.d
@@ -102,8 +102,6 @@ class Firm:
                 & (inv["finalized_at"] < self.start - 5 * DAY)
         if paid_by_card_before_start:
             ok &= (inv["stripe_paid_at"] < self.start - 20 * DAY) & (d.erp_paid_at < self.start)
-        if paid_by_card_during_run:
-            ok &= (inv["stripe_paid_at"] > self.start + DAY) & (inv["stripe_paid_at"] < self.end - 8 * DAY)
         i = self._first_free(np.flatnonzero(ok), inv["client"])
         return Invoice(self.client(int(inv["client"][i])), d.stripe_invoice_id[i], d.invoice_number[i],
                        int(inv["total"][i]))
