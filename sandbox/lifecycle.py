@@ -111,9 +111,9 @@ def advance(data_dir: str | Path, days: float) -> Summary:
             engine.dispose()
         con.execute("BEGIN IMMEDIATE")
         try:
-            counts["hubspot"] = hubspot.project(world, derived, window, con)
-            counts["stripe"] = stripe.project(world, derived, window, con)
-            counts["harvest"] = harvest.project(world, derived, window, con)
+            counts["hubspot"] = hubspot.project(world, derived, window, con, written)
+            counts["stripe"] = stripe.project(world, derived, window, con, written)
+            counts["harvest"] = harvest.project(world, derived, window, con, written)
             _set_clock(con, end, clock.last_stamp_ms)
             con.execute("COMMIT")
         except BaseException:

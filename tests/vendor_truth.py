@@ -32,6 +32,24 @@ COLLECTIONS_AFTER_DAYS = 90
 CENT = Decimal("0.01")
 
 
+AMOUNTS = ("ar_balance", "ar_overdue_amount", "lifetime_billed", "unbilled_wip_amount")
+DATES = ("last_invoice_date", "last_payment_date")
+OTHERS = ("ar_oldest_overdue_days", "financial_status", "billing_currency")
+
+
+def crm_as_truth_types(values: dict[str, str | None]) -> dict[str, object]:
+    """A company's CRM properties as HubSpot returns them (strings), in the truth's types."""
+    out: dict[str, object] = {}
+    for name in AMOUNTS:
+        out[name] = Decimal(values[name] or "0").quantize(CENT)
+    for name in DATES:
+        out[name] = dt.date.fromisoformat(values[name]) if values[name] else None
+    out["ar_oldest_overdue_days"] = int(float(values["ar_oldest_overdue_days"] or 0))
+    out["financial_status"] = values["financial_status"]
+    out["billing_currency"] = values["billing_currency"]
+    return out
+
+
 def money(minor: int) -> Decimal:
     return Decimal(minor) / 100
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import sqlite3
+from typing import Any
 
 import numpy as np
 
@@ -30,13 +31,14 @@ LOCKED_APPROVED = "Item Approved and Locked for this Time Period"
 LOCKED_INVOICED = "Item Invoiced and Locked for this Time Period"
 
 
-def project(world: World, derived: Derived, window: Window, con: sqlite3.Connection) -> dict[str, int]:
+def project(world: World, derived: Derived, window: Window, con: sqlite3.Connection,
+            written: list[dict[str, Any]] = ()) -> dict[str, int]:
     counts = {}
     if window.is_full:
         counts.update(_static(world, window, con))
     counts["clients"] = _clients(world, derived, window, con)
     counts["projects"] = _projects(world, derived, window, con)
-    counts["time_entries"] = _time_entries(world, derived, window, con)
+    counts["time_entries"] = _time_entries(world, derived, window, con, facts.harvest_notes(list(written)))
     counts["expenses"] = _expenses(world, derived, window, con)
     return counts
 
@@ -153,7 +155,8 @@ def _projects(world: World, d: Derived, window: Window, con: sqlite3.Connection)
     return len(project_rows)
 
 
-def _time_entries(world: World, d: Derived, window: Window, con: sqlite3.Connection) -> int:
+def _time_entries(world: World, d: Derived, window: Window, con: sqlite3.Connection,
+                  written_notes: dict[int, str | None]) -> int:
     entries = world.time_entries
     if not len(entries):
         return 0
@@ -175,7 +178,7 @@ def _time_entries(world: World, d: Derived, window: Window, con: sqlite3.Connect
         HV_TIME_ENTRY_BASE + rows, day_strings(e["spent_day"]), HV_USER_BASE + e["user"],
         HV_USER_ASSIGNMENT_BASE + e["member"], HV_CLIENT_BASE + client, HV_PROJECT_BASE + engagement,
         HV_TASK_BASE + e["task"], HV_TASK_ASSIGNMENT_BASE + engagement * 10 + e["task"], e["hours"],
-        _notes(e["note"], HV_TIME_ENTRY_BASE + rows, con), (is_closed | is_billed).astype(np.int64), locked_reason,
+        _notes(e["note"], HV_TIME_ENTRY_BASE + rows, written_notes), (is_closed | is_billed).astype(np.int64), locked_reason,
         is_closed.astype(np.int64), is_billed.astype(np.int64), e["billable"].astype(np.int64),
         np.ones(len(rows), dtype=np.int64), np.where(e["billable"], e["rate"], None),
         world.users["cost_rate"][e["user"]], e["created_at"], updated,
@@ -188,10 +191,10 @@ def _time_entries(world: World, d: Derived, window: Window, con: sqlite3.Connect
     return len(rows)
 
 
-def _notes(note: np.ndarray, ids: np.ndarray, con: sqlite3.Connection) -> np.ndarray:
+def _notes(note: np.ndarray, ids: np.ndarray, written_notes: dict[int, str | None]) -> np.ndarray:
     """The entries' simulated notes, or the notes written through the API where there are some."""
     notes = np.array(TIME_NOTES, dtype=object)[note]
-    for entry_id, written in facts.harvest_notes(facts.read(con)).items():
+    for entry_id, written in written_notes.items():
         position = np.searchsorted(ids, entry_id)
         if position < len(ids) and ids[position] == entry_id:
             notes[position] = written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 import numpy as np
 import orjson
@@ -34,11 +35,13 @@ ON CONFLICT (object_type, id) DO UPDATE SET
 """
 
 
-def project(world: World, derived: Derived, window: Window, con: sqlite3.Connection) -> dict[str, int]:
-    """Write what the CRM shows at the window's end for records that changed within it."""
+def project(world: World, derived: Derived, window: Window, con: sqlite3.Connection,
+            written: list[dict[str, Any]] = ()) -> dict[str, int]:
+    """Write what the CRM shows at the window's end for records that changed within it, the API's
+    `written` facts laid over it."""
     if window.is_full:
         hubspot_properties.install(con, window.end * 1000)
-    writes = facts.hubspot_writes(facts.read(con))
+    writes = facts.hubspot_writes(list(written))
     counts = {
         "companies": _companies(world, derived, window, con, writes),
         "contacts": _contacts(world, derived, window, con, writes),

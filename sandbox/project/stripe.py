@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from sandbox import facts, stripe_objects as so
+from sandbox import stripe_objects as so
 from sandbox.facts import stripe as stripe_facts
 from sandbox.project import Window
 from sandbox.world import names, tax
@@ -28,8 +28,9 @@ CREDIT_REASONS = ("order_change", "product_unsatisfactory")
 
 
 class StripeProjection:
-    def __init__(self, world: World, derived: Derived, window: Window):
+    def __init__(self, world: World, derived: Derived, window: Window, written: list[dict[str, Any]] = ()):
         self.w, self.d, self.window = world, derived, window
+        self.written = list(written)  # facts: writes made through the API
         self.seed = world.seed
         inv = world.invoices
         self.lines_of: dict[int, list[int]] = {}
@@ -67,7 +68,7 @@ class StripeProjection:
         finalized = self._customer_invoices(key)
         sequence = int((w.invoices["finalized_at"][finalized] <= at).sum()) + 1 if len(finalized) else 1
         customer_id = d.stripe_customer_id[key] if key < n_clients else d.orphan_stripe_customer_id[key - n_clients]
-        sequence += sum(t <= at for t in w.api_finalized.get(customer_id, ()))
+        sequence += w.api_numbers_by(customer_id, at)
         if key < n_clients:
             i = key
             clients = w.clients
@@ -342,7 +343,7 @@ class StripeProjection:
                 docs.append(note)
                 counts["credit_notes"] += 1
                 emit(cn_at, 1, "credit_note.created", note)
-        overlay = stripe_facts.stripe_overlay(facts.read(con))
+        overlay = stripe_facts.stripe_overlay(self.written)
         for doc in docs:
             if doc["id"] in overlay:
                 stripe_facts.apply_overlay(doc, overlay[doc["id"]])
@@ -354,5 +355,6 @@ class StripeProjection:
         return counts
 
 
-def project(world: World, derived: Derived, window: Window, con: sqlite3.Connection) -> dict[str, int]:
-    return StripeProjection(world, derived, window).write(con)
+def project(world: World, derived: Derived, window: Window, con: sqlite3.Connection,
+            written: list[dict[str, Any]] = ()) -> dict[str, int]:
+    return StripeProjection(world, derived, window, written).write(con)

@@ -193,8 +193,7 @@ def derive(world: World) -> Derived:
                            for k in customer_key.tolist()]
     sequence = rank_within(customer_key, invoices["finalized_at"]) if n_inv else np.array([], dtype=np.int64)
     for i, customer in enumerate(customer_of_invoice) if world.api_finalized else ():
-        if customer in world.api_finalized:
-            sequence[i] += sum(at <= invoices["finalized_at"][i] for at in world.api_finalized[customer])
+        sequence[i] += world.api_numbers_by(customer, int(invoices["finalized_at"][i]))
     number = [f"{invoice_prefix(c)}-{s:04d}" for c, s in zip(customer_of_invoice, sequence.tolist())]
 
     client_of_invoice = np.maximum(invoices["client"], 0) if n_inv else np.array([], dtype=np.int64)

@@ -81,6 +81,10 @@ class World:
     def seed(self) -> int:
         return self.config.seed
 
+    def api_numbers_by(self, customer: str, at: int) -> int:
+        """How many of a Stripe customer's invoice numbers the API had taken by `at`."""
+        return sum(t <= at for t in self.api_finalized.get(customer, ()))
+
 
 def month_starts(start: int, end: int) -> np.ndarray:
     """Epoch seconds of the first of each month from `start`'s month through `end`'s, plus one."""

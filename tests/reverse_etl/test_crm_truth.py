@@ -9,24 +9,8 @@ from decimal import Decimal
 
 from reverse_etl.push import push
 from tests import vendor_truth
+from tests.vendor_truth import AMOUNTS, DATES, OTHERS, crm_as_truth_types
 from tests.reverse_etl.conftest import Firm
-
-AMOUNTS = ("ar_balance", "ar_overdue_amount", "lifetime_billed", "unbilled_wip_amount")
-DATES = ("last_invoice_date", "last_payment_date")
-OTHERS = ("ar_oldest_overdue_days", "financial_status", "billing_currency")
-
-
-def crm_as_truth_types(values: dict[str, str | None]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for name in AMOUNTS:
-        out[name] = Decimal(values[name] or "0").quantize(vendor_truth.CENT)
-    for name in DATES:
-        out[name] = dt.date.fromisoformat(values[name]) if values[name] else None
-    out["ar_oldest_overdue_days"] = int(float(values["ar_oldest_overdue_days"] or 0))
-    out["financial_status"] = values["financial_status"]
-    out["billing_currency"] = values["billing_currency"]
-    return out
-
 
 def test_the_crm_shows_what_the_vendors_records_say(firm: Firm) -> None:
     result = push("companies", settings=firm.settings())

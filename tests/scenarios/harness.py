@@ -25,9 +25,9 @@ from sandbox import erp_schema
 from sandbox.lifecycle import advance, generate
 from sandbox.server.app import RunningServer
 from tests import vendor_truth
+from tests.vendor_truth import AMOUNTS, DATES, OTHERS, crm_as_truth_types
 from tests.dbt.conftest import Warehouse
 from tests.reverse_etl.conftest import crm_values
-from tests.reverse_etl.test_crm_truth import AMOUNTS, DATES, OTHERS, crm_as_truth_types
 from tests.scenarios.firm import AS_OF, DAYS, SEED, Client, Firm, clean_rates
 from tests.scenarios.people import People
 

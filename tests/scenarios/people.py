@@ -112,32 +112,33 @@ class Erp:
         now = self.clock().replace(tzinfo=None)
         return {**values, "write_date": now, "write_uid": FINANCE_UID}
 
+    def _update(self, con, table: str, where: str, params: dict[str, Any] | None, **values: Any) -> None:
+        stamped = self._stamp(values)
+        sets = ", ".join(f"{k} = :set_{k}" for k in stamped)
+        con.execute(text(f"UPDATE {table} SET {sets} WHERE {where}"),
+                    {**{f"set_{k}": v for k, v in stamped.items()}, **(params or {})})
+
     def updates(self, table: str, where: str, params: dict[str, Any] | None = None, **values: Any) -> None:
         """UPDATE `table` SET values WHERE `where`, stamped as an edit made now."""
-        def write(con) -> None:
-            stamped = self._stamp(values)
-            sets = ", ".join(f"{k} = :set_{k}" for k in stamped)
-            con.execute(text(f"UPDATE {table} SET {sets} WHERE {where}"),
-                        {**{f"set_{k}": v for k, v in stamped.items()}, **(params or {})})
-        self._later(write)
+        self._later(lambda con: self._update(con, table, where, params, **values))
 
     def deletes(self, table: str, where: str, params: dict[str, Any] | None = None) -> None:
         self._later(lambda con: con.execute(text(f"DELETE FROM {table} WHERE {where}"), params or {}))
 
-    def keys_like(self, table: str, template: str, params: dict[str, Any], **values: Any) -> None:
-        """Insert a row copied from the first row matching `template`, with `values` changed
-        (a new id above every existing one unless given): a document keyed like the last one."""
-        def write(con) -> None:
-            row = dict(con.execute(text(f"SELECT * FROM {table} WHERE {template} ORDER BY id LIMIT 1"),
-                                   params).mappings().one())
-            (top,) = con.execute(text(f"SELECT max(id) FROM {table}")).one()
-            now = self.clock().replace(tzinfo=None)
-            row.update(id=max(int(top) + 1, 900_000_000), create_date=now, create_uid=FINANCE_UID,
-                       **self._stamp(values))
-            columns = ", ".join(row)
-            con.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(':' + c for c in row)})"), row)
-        self._later(write)
+    def _insert_like(self, con, table: str, template: str, params: dict[str, Any], **values: Any) -> int:
+        """Insert a copy of the first row matching `template` with `values` changed, under a new id
+        above every existing one, stamped as finance's; its id."""
+        row = dict(con.execute(text(f"SELECT * FROM {table} WHERE {template} ORDER BY id LIMIT 1"),
+                               params).mappings().one())
+        (top,) = con.execute(text(f"SELECT max(id) FROM {table}")).one()
+        row.update(id=max(int(top) + 1, 900_000_000), create_date=self.clock().replace(tzinfo=None),
+                   create_uid=FINANCE_UID, **self._stamp(values))
+        con.execute(text(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})"), row)
+        return row["id"]
 
+    def keys_like(self, table: str, template: str, params: dict[str, Any], **values: Any) -> None:
+        """A document keyed like the first one matching `template`, with `values` changed."""
+        self._later(lambda con: self._insert_like(con, table, template, params, **values))
 
     def records_part_payment(self, invoice_number: str, amount: float) -> None:
         """A bank transfer for part of an invoice, matched with it: the invoice is partly paid."""
@@ -150,25 +151,18 @@ class Erp:
         def write(con) -> None:
             moves = [con.execute(text("SELECT id, partner_id, amount_residual FROM account_move "
                                       "WHERE ref = :n AND move_type = 'out_invoice'"), {"n": n}).one() for n in paid]
-            row = dict(con.execute(text("SELECT * FROM account_payment WHERE partner_id = :p ORDER BY id LIMIT 1"),
-                                   {"p": moves[0].partner_id}).mappings().one())
-            (top,) = con.execute(text("SELECT max(id) FROM account_payment")).one()
-            now = self.clock().replace(tzinfo=None)
-            row.update(id=max(int(top) + 1, 900_000_000), name=f"BNK/{now:%Y}/{int(top) + 1}", date=now.date(),
-                       create_uid=FINANCE_UID, write_uid=FINANCE_UID, amount=round(sum(paid.values()), 2),
-                       amount_company_currency_signed=None, payment_reference=None,
-                       memo=f"Transfer for {', '.join(paid)}", move_id=None, is_reconciled=True, is_matched=True,
-                       state="paid", create_date=now, write_date=now)
-            con.execute(text(f"INSERT INTO account_payment ({', '.join(row)}) VALUES "
-                             f"({', '.join(':' + c for c in row)})"), row)
+            today = self.clock().date()
+            payment = self._insert_like(
+                con, "account_payment", "partner_id = :p", {"p": moves[0].partner_id},
+                name=f"BNK/{today:%Y}/{'-'.join(paid)}", date=today, amount=round(sum(paid.values()), 2),
+                amount_company_currency_signed=None, payment_reference=None, memo=f"Transfer for {', '.join(paid)}",
+                move_id=None, is_reconciled=True, is_matched=True, state="paid")
             for move, amount in zip(moves, paid.values()):
                 residual = round(float(move.amount_residual) - amount, 2)
                 con.execute(text("INSERT INTO account_move__account_payment (invoice_id, payment_id) VALUES (:i, :p)"),
-                            {"i": move.id, "p": row["id"]})
-                con.execute(text("UPDATE account_move SET payment_state = :s, amount_residual = :r, "
-                                 "write_date = :now, write_uid = :uid WHERE id = :i"),
-                            {"s": "paid" if residual <= 0 else "partial", "r": max(residual, 0.0), "now": now,
-                             "uid": FINANCE_UID, "i": move.id})
+                            {"i": move.id, "p": payment})
+                self._update(con, "account_move", "id = :i", {"i": move.id},
+                             payment_state="paid" if residual <= 0 else "partial", amount_residual=max(residual, 0.0))
         self._later(write)
 
 
