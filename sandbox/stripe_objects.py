@@ -19,7 +19,7 @@ import hashlib
 import sqlite3
 import string
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +139,29 @@ def customer(*, id: str, created: int, name: str | None = None, email: str | Non
     return doc
 
 
+# --- tax rates ---------------------------------------------------------------------------
+
+def tax_rate(*, id: str, created: int, display_name: str, percentage: Decimal, inclusive: bool = False,
+             country: str | None = None, jurisdiction: str | None = None, description: str | None = None,
+             tax_type: str | None = None, metadata: Mapping[str, str] | None = None,
+             livemode: bool = False) -> dict[str, Any]:
+    """A tax rate (`txr_...`) a firm creates by hand and applies to invoice items; `percentage`
+    is out of 100."""
+    doc = _T["tax_rate"].copy()
+    doc.update(id=id, created=created, display_name=display_name, percentage=float(percentage),
+               inclusive=inclusive, country=country, jurisdiction=jurisdiction, description=description,
+               tax_type=tax_type, metadata=dict(metadata or {}), livemode=livemode, active=True,
+               effective_percentage=None, state=None)
+    return doc
+
+
+def tax_on_rate(amount: int, rate: Mapping[str, Any]) -> dict[str, Any]:
+    """The `tax_amounts` entry an exclusive tax rate adds to a line of `amount` (minor units),
+    rounded half up to the minor unit."""
+    tax = (Decimal(amount) * Decimal(str(rate["percentage"])) / 100).quantize(Decimal(1), ROUND_HALF_UP)
+    return tax_amount(amount=int(tax), taxable_amount=amount, tax_rate=rate["id"], taxability_reason=None)
+
+
 # --- invoice items and invoice lines -------------------------------------------------------
 
 def _price(*, id: str, product: str, currency: str, unit_amount: int, unit_decimal: str,
@@ -225,16 +248,20 @@ def line_item(*, id: str, invoice_item: str, amount: int, currency: str,
 
 
 def line_from_invoiceitem(item: Mapping[str, Any]) -> dict[str, Any]:
-    """The invoice line Stripe shows for an invoice item once it is on an invoice."""
-    return line_item(
+    """The invoice line Stripe shows for an invoice item once it is on an invoice, taxed at the
+    item's tax rates."""
+    rates = item.get("tax_rates") or []
+    line = line_item(
         id=stripe_id("il", item["id"]), invoice_item=item["id"], amount=item["amount"],
         currency=item["currency"], description=item["description"],
         period_start=item["period"]["start"], period_end=item["period"]["end"],
         quantity=item["quantity"], unit_amount=item["unit_amount"],
         metadata=item["metadata"], price_id=item["price"]["id"],
         product_id=item["price"]["product"], price_created=item["price"]["created"],
-        livemode=item["livemode"],
+        livemode=item["livemode"], tax_amounts=[tax_on_rate(item["amount"], rate) for rate in rates],
     )
+    line["tax_rates"] = list(rates)
+    return line
 
 
 # --- invoices ---------------------------------------------------------------------------

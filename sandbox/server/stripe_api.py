@@ -19,6 +19,7 @@ import re
 import secrets
 import string
 from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,9 @@ IDEMPOTENCY_TTL_S = 24 * 3600
 DEFAULT_DAYS_UNTIL_DUE = 30  # the account's default payment terms for send_invoice
 LABELS = {"customer": "customer", "invoice": "invoice", "invoiceitem": "invoiceitem",
           "charge": "charge", "credit_note": "credit note", "dispute": "dispute",
-          "event": "event"}
+          "event": "event", "tax_rate": "tax rate"}
+TAX_TYPES = ("amusement_tax", "communications_tax", "gst", "hst", "igst", "jct", "lease_tax", "pst", "qst",
+             "rst", "sales_tax", "service_tax", "vat")
 EXPANDABLE = ("cus_", "in_", "ii_", "ch_", "cn_", "du_")
 NO_KEY = ("You did not provide an API key. You need to provide your API key in the "
           "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
@@ -124,6 +127,15 @@ def _int(value: Any, param: str, minimum: int | None = None) -> int:
     if minimum is not None and number < minimum:
         raise ApiError(400, f"This value must be greater than or equal to {minimum}.", param=param)
     return number
+
+
+def _list_of(value: Any, param: str) -> list[str]:
+    """An array parameter of ids (`p[]=a&p[]=b`, or `p=""` for none)."""
+    if value == "":
+        return []
+    if not isinstance(value, list):
+        raise ApiError(400, f"Invalid array: {param}", param=param)
+    return [_str(item, param) for item in value]
 
 
 def _bool(value: Any, param: str) -> bool:
@@ -316,6 +328,9 @@ class StripeApp(VendorApp):
         route("GET", "/v1/credit_notes/{id}", self._retrieve("credit_note"))
         route("GET", "/v1/credit_notes/{id}/lines", self.list_credit_note_lines)
         route("POST", "/v1/credit_notes/{id}/void", self._write(self.void_credit_note))
+        route("GET", "/v1/tax_rates", self.list_tax_rates)
+        route("POST", "/v1/tax_rates", self._write(self.create_tax_rate))
+        route("GET", "/v1/tax_rates/{id}", self._retrieve("tax_rate"))
         route("GET", "/v1/disputes", self.list_disputes)
         route("GET", "/v1/disputes/{id}", self._retrieve("dispute"))
         route("GET", "/v1/events", self.list_events)
@@ -421,7 +436,7 @@ class StripeApp(VendorApp):
         spec_path = {"customer": "/v1/customers/{customer}", "invoice": "/v1/invoices/{invoice}",
                      "invoiceitem": "/v1/invoiceitems/{invoiceitem}",
                      "charge": "/v1/charges/{charge}", "credit_note": "/v1/credit_notes/{id}",
-                     "dispute": "/v1/disputes/{dispute}"}[kind]
+                     "dispute": "/v1/disputes/{dispute}", "tax_rate": "/v1/tax_rates/{tax_rate}"}[kind]
 
         def handler(request: Request) -> Response:
             params = self._params(request, {"expand"}, spec_path)
@@ -569,6 +584,13 @@ class StripeApp(VendorApp):
         return self._list(request, "credit_note", "/v1/credit_notes", {
             "customer": _column_eq("customer"),
             "invoice": _column_eq("invoice"),
+        })
+
+    def list_tax_rates(self, request: Request) -> Response:
+        return self._list(request, "tax_rate", "/v1/tax_rates", {
+            "created": _range("created", "created"),
+            "active": lambda value: ("json_extract(doc, '$.active') = ?", [int(_bool(value, "active"))]),
+            "inclusive": lambda value: ("json_extract(doc, '$.inclusive') = ?", [int(_bool(value, "inclusive"))]),
         })
 
     def list_disputes(self, request: Request) -> Response:
@@ -722,6 +744,28 @@ class StripeApp(VendorApp):
 
     # customers
 
+    def create_tax_rate(self, ctx: Ctx, _: str | None, p: dict[str, Any]) -> dict[str, Any]:
+        for required in ("display_name", "inclusive", "percentage"):
+            if required not in p:
+                raise ApiError(400, f"Missing required param: {required}.", param=required)
+        try:
+            percentage = Decimal(_str(p["percentage"], "percentage"))
+        except InvalidOperation:
+            raise ApiError(400, f"Invalid decimal: {p['percentage']}", param="percentage") from None
+        if not 0 <= percentage <= 100:
+            raise ApiError(400, "The percentage must be between 0 and 100.", param="percentage")
+        optional = {name: _nullable_str(p[name], name) for name in ("country", "jurisdiction", "description")
+                    if name in p}
+        doc = so.tax_rate(
+            id=so.stripe_id("txr", ctx.request_id), created=ctx.now,
+            display_name=_str(p["display_name"], "display_name", 50), percentage=percentage,
+            inclusive=_bool(p["inclusive"], "inclusive"),
+            tax_type=_enum(p["tax_type"], "tax_type", TAX_TYPES) if "tax_type" in p else None,
+            metadata=_metadata(p["metadata"]) if "metadata" in p else None, **optional)
+        ctx.save(doc)
+        ctx.emit("tax_rate.created", doc)
+        return doc
+
     def create_customer(self, ctx: Ctx, _: str | None, p: dict[str, Any]) -> dict[str, Any]:
         doc = so.customer(id=so.stripe_id("cus", ctx.request_id), created=ctx.now)
         self._customer_fields(doc, p)
@@ -806,6 +850,9 @@ class StripeApp(VendorApp):
                 raise ApiError(400, f"The currency of the invoice item ({currency}) must match "
                                     f"the invoice's currency ({invoice['currency']}).",
                                param="currency")
+        rates = [ctx.load("tax_rate", rate, "tax_rates") for rate in _list_of(p.get("tax_rates", []), "tax_rates")]
+        if any(rate["inclusive"] for rate in rates):
+            raise ApiError(400, "The sandbox applies exclusive tax rates only.", param="tax_rates")
         item = so.invoiceitem(
             id=so.stripe_id("ii", ctx.request_id), customer=cust["id"], amount=amount,
             currency=currency, date=ctx.now, quantity=quantity, unit_amount=unit,
@@ -817,6 +864,7 @@ class StripeApp(VendorApp):
         )
         if "discountable" in p:
             item["discountable"] = _bool(p["discountable"], "discountable")
+        item["tax_rates"] = rates
         ctx.save(item)
         ctx.emit("invoiceitem.created", item)
         if invoice is not None:
@@ -1237,7 +1285,9 @@ ACTIONS: dict[str, tuple[set[str], str]] = {
                          "preferred_locales", "tax_exempt", *EXPAND}, "/v1/customers/{customer}"),
     "create_invoiceitem": ({"customer", "amount", "currency", "description", "invoice",
                             "metadata", "period", "quantity", "unit_amount", "discountable",
-                            *EXPAND}, "/v1/invoiceitems"),
+                            "tax_rates", *EXPAND}, "/v1/invoiceitems"),
+    "create_tax_rate": ({"display_name", "inclusive", "percentage", "country", "jurisdiction",
+                         "description", "tax_type", "metadata", *EXPAND}, "/v1/tax_rates"),
     "create_invoice": ({"customer", "collection_method", "currency", "days_until_due",
                         "due_date", "description", "footer", "metadata", "auto_advance",
                         "pending_invoice_items_behavior", *EXPAND}, "/v1/invoices"),

@@ -544,6 +544,36 @@ def test_invoice_lifecycle_through_posts_changes_state_and_appends_events(api):
     assert stripe.error(stripe.post(f"/v1/invoices/{zero['id']}", {"description": "x"}), 400)
 
 
+def test_tax_rates_tax_the_lines_they_are_applied_to(api):
+    """A firm's own VAT rates, created by hand and applied to invoice items: each line carries its
+    tax rounded half up, the invoice sums it per rate, and the amount due includes it."""
+    stripe = api
+    vat = stripe.ok("post", "/v1/tax_rates", {"display_name": "VAT", "percentage": "20", "inclusive": "false",
+                                               "country": "GB", "jurisdiction": "GB", "tax_type": "vat"})
+    reverse = stripe.ok("post", "/v1/tax_rates", {"display_name": "VAT reverse charge", "percentage": "0",
+                                                   "inclusive": "false", "country": "FR"})
+    assert stripe.ok("get", f"/v1/tax_rates/{vat['id']}") == vat
+    assert ids(stripe.ok("get", "/v1/tax_rates")["data"]) == [reverse["id"], vat["id"]]
+    cus = stripe.ok("post", "/v1/customers", {"name": "Harbour & Tide Ltd", "email": "ap@harbour.test"})
+    for amount, rate in (("100003", vat), ("2002", vat), ("5000", reverse)):
+        stripe.ok("post", "/v1/invoiceitems", {"customer": cus["id"], "amount": amount, "currency": "gbp",
+                                               "tax_rates[]": rate["id"]})
+    stripe.ok("post", "/v1/invoiceitems", {"customer": cus["id"], "amount": "700", "currency": "gbp"})
+    draft = stripe.ok("post", "/v1/invoices", {"customer": cus["id"], "currency": "gbp",
+                                                "pending_invoice_items_behavior": "include"})
+    invoice = stripe.ok("post", f"/v1/invoices/{draft['id']}/finalize")
+    lines = stripe.ok("get", f"/v1/invoices/{invoice['id']}/lines")["data"]
+    assert sorted(t["amount"] for line in lines for t in line["tax_amounts"]) == [0, 400, 20001]
+    assert {t["tax_rate"]: t["amount"] for t in invoice["total_tax_amounts"]} == {vat["id"]: 20401, reverse["id"]: 0}
+    assert (invoice["total_excluding_tax"], invoice["tax"], invoice["amount_due"]) == (107705, 20401, 128106)
+
+    unknown = stripe.post("/v1/invoiceitems", {"customer": cus["id"], "amount": "1", "currency": "gbp",
+                                               "tax_rates[]": "txr_missing"})
+    assert stripe.error(unknown, 400)["param"] == "tax_rates"
+    assert stripe.error(stripe.post("/v1/tax_rates", {"display_name": "VAT", "inclusive": "false"}), 400)["param"] \
+        == "percentage"
+
+
 def test_idempotency_replays_refuses_conflicts_and_serialises_duplicates(api):
     stripe = api
     body = {"name": "Idem Co", "metadata[erp_customer_ref]": "C9"}

@@ -128,7 +128,9 @@ def test_fields_written_on_a_customer_stay_as_the_simulation_moves_it_on(firm) -
 def test_objects_a_client_creates_are_left_as_created(firm) -> None:
     data_dir, stripe = firm
     customer = stripe("/v1/customers", name="Walk-in Client Ltd", email="ap@walk-in.example")
-    stripe("/v1/invoiceitems", customer=customer["id"], amount="90000", currency="usd", description="Workshop")
+    sales_tax = stripe("/v1/tax_rates", display_name="Sales tax", percentage="8.875", inclusive="false")
+    stripe("/v1/invoiceitems", customer=customer["id"], amount="90000", currency="usd", description="Workshop",
+           **{"tax_rates[]": sales_tax["id"]})
     pending = stripe("/v1/invoiceitems", customer=customer["id"], amount="1500", currency="usd")
     invoice = stripe("/v1/invoices", customer=customer["id"], pending_invoice_items_behavior="include")
     stripe("/v1/invoiceitems", customer=customer["id"], amount="700", currency="usd")
@@ -137,7 +139,8 @@ def test_objects_a_client_creates_are_left_as_created(firm) -> None:
     advance(data_dir, DAYS)
     after = {obj: stripe_docs(data_dir, obj, customer=customer["id"]) for obj in ("customer", "invoiceitem", "invoice")}
     assert after == before
-    assert [i["status"] for i in after["invoice"]] == ["open"] and finalized["amount_due"] == 91500
+    assert stripe_docs(data_dir, "tax_rate") == [sales_tax]
+    assert [i["status"] for i in after["invoice"]] == ["open"] and finalized["amount_due"] == 91500 + 7988
     assert {i["id"]: i["invoice"] for i in after["invoiceitem"]}[pending["id"]] == invoice["id"]
 
 

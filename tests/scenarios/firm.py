@@ -9,6 +9,8 @@ invoice paid by card well before the start"; each client is handed to one scenar
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+
 import numpy as np
 
 from sandbox.world.config import CURRENCIES, DAY, NEVER, SCALES, WorldConfig, fault_rates, noise_rates, parse_date
@@ -49,6 +51,7 @@ class Firm:
     def __init__(self) -> None:
         faults, noise = clean_rates()
         self.start, self.end = parse_date(AS_OF), parse_date(AS_OF) + DAYS * DAY
+        self.end_date = dt.datetime.fromtimestamp(self.end, dt.timezone.utc).date()
         config = WorldConfig(seed=SEED, scale=SCALES["small"], start=parse_date(START), fault_rates=faults,
                              noise_rates=noise)
         self.w = simulate(config, self.end)
@@ -69,13 +72,15 @@ class Firm:
                 return k
         raise LookupError("no record of that kind left for a scenario")
 
-    def billed_client(self, *, eu_vat: bool = False) -> Client:
+    def billed_client(self, *, eu_vat: bool = False, currency: str | None = None) -> Client:
         """A client with an ERP customer master and a Stripe customer, both set up before the start
-        (with `eu_vat`, one with an EU VAT number)."""
+        (with `eu_vat`, one with an EU VAT number; with `currency`, one billed in it)."""
         d = self.d
         ok = (d.erp_partner_at < self.start) & (d.stripe_customer_at < self.start)
         if eu_vat:
             ok &= np.array([v[:2] in ("DE", "FR", "NL") for v in d.vat])
+        if currency:
+            ok &= self.w.clients["currency"] == CURRENCIES.index(currency)
         return self.client(self._first_free(np.flatnonzero(ok), np.arange(len(ok))))
 
     def won_deal(self) -> tuple[Client, str, float, str]:

@@ -1,5 +1,6 @@
 """Scenario tests' harness. One run over every scenario: a clean firm, each scenario's people acting on it, the firm moved
-on past every service level, what they left for later (finance's ERP edits among it), then the
+on past every service level (stopping on the days some of them act a few days before the end),
+what they left for later (finance's ERP edits among it), then the
 pipeline: load, dbt, push to the CRM, what people did right after the push, and a second load
 and dbt build, as the next hourly run would begin. Each scenario's test then reads what that
 run made of its own client: exactly its exceptions, and none that the CRM is stale.
@@ -18,6 +19,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 import requests
+from sqlalchemy import Engine, text
 
 from reverse_etl.push import push
 from reverse_etl.settings import Settings
@@ -82,14 +84,26 @@ class Run:
     exceptions: list[dict[str, Any]]
     crm: dict[str, dict[str, str | None]]
     truth: dict[str, dict[str, Any]]
+    units_per_dollar: dict[str, Decimal]
+
+    def rows_about(self, expect: Expect) -> list[dict[str, Any]]:
+        customer = customer_id(expect.hubspot_company_id) if expect.hubspot_company_id else None
+        return [r for r in self.exceptions
+                if (customer and r["customer_id"] == customer) or r["source_record_id"] in expect.subjects]
 
     def exceptions_about(self, expect: Expect) -> list[Exc]:
-        customer = customer_id(expect.hubspot_company_id) if expect.hubspot_company_id else None
-        rows = [r for r in self.exceptions
-                if (customer and r["customer_id"] == customer) or r["source_record_id"] in expect.subjects]
         return sorted(Exc(r["exception_type"], r["source_system"], r["source_record_id"], r["owner_system"],
                           str(Decimal(str(r["amount_at_risk"])).quantize(Decimal("0.01"))), r["currency"])
-                      for r in rows)
+                      for r in self.rows_about(expect))
+
+    def check_reporting_amounts(self, name: str, rows: list[dict[str, Any]]) -> None:
+        """Each amount in the reporting currency is the amount at the ERP's rate of the as-of day
+        (the last one keyed on or before it), to the cent."""
+        for r in rows:
+            exact = Decimal(str(r["amount_at_risk"])) / self.units_per_dollar[r["currency"]]
+            assert abs(Decimal(str(r["amount_at_risk_reporting"])) - exact) <= Decimal("0.005"), \
+                f"{name}: {r['exception_type']} {r['amount_at_risk']} {r['currency']} is " \
+                f"{r['amount_at_risk_reporting']} USD, at the ERP's rate {exact:.4f}"
 
     def _resolve(self, expect: Expect, e: Exc, found: list[Exc]) -> Exc:
         """An expected row with its open parts filled in: the subject the rule chose, the balance."""
@@ -105,6 +119,7 @@ class Run:
         found = self.exceptions_about(expect)
         wanted = sorted(self._resolve(expect, e, found) for e in expect.exceptions)
         assert found == wanted, f"{name}: exceptions\n  found  {found}\n  wanted {wanted}"
+        self.check_reporting_amounts(name, self.rows_about(expect))
         if expect.client and expect.check_crm:
             truth = self.truth[expect.client.company_id]
             shown = crm_as_truth_types(self.crm[expect.client.company_id])
@@ -129,8 +144,15 @@ def run(tmp_path_factory, request) -> Iterator[Run]:
         people, firm = People(settings, engine, clock), Firm()
         wanted = {item.module.__name__ for item in request.session.items if "run" in item.fixturenames}
         expected = {name: fn(people, firm) for name, fn in SCENARIOS.items() if fn.__module__ in wanted}
-        advance(data_dir, DAYS)
+        elapsed = 0
+        for days_left in sorted(people.before_the_end, reverse=True):
+            advance(data_dir, DAYS - days_left - elapsed)
+            elapsed = DAYS - days_left
+            for action in people.before_the_end[days_left]:
+                action()
+        advance(data_dir, DAYS - elapsed)
         people.catch_up()
+        units_per_dollar = rates_on(engine, dt.datetime.fromtimestamp(firm.end, dt.timezone.utc).date())
         engine.dispose()
 
         warehouse = Warehouse(data_dir, root / "warehouse.duckdb", server)
@@ -143,7 +165,7 @@ def run(tmp_path_factory, request) -> Iterator[Run]:
         warehouse.ingest()
         warehouse.build_models()
         columns = ("exception_type", "source_system", "source_record_id", "customer_id", "owner_system",
-                   "amount_at_risk", "currency")
+                   "amount_at_risk", "amount_at_risk_reporting", "currency")
         exceptions = [dict(zip(columns, row)) for row in warehouse.query(
             f"select {', '.join(columns)} from reconciliation.reconciliation_exceptions")]
         records = vendor_truth.VendorRecords(settings, data_dir)
@@ -151,7 +173,18 @@ def run(tmp_path_factory, request) -> Iterator[Run]:
         clients = {c.hubspot_company_ids[0]: c for c in vendor_truth.clients(data_dir)}
         billed = [clients[e.client.company_id] for e in expected.values() if e.client]
         truth = vendor_truth.expected_company_values(records, billed, as_of)
-        yield Run(expected, exceptions, crm_values(settings, "companies"), truth)
+        yield Run(expected, exceptions, crm_values(settings, "companies"), truth, units_per_dollar)
+
+
+def rates_on(erp: Engine, day: dt.date) -> dict[str, Decimal]:
+    """Currency -> units per US dollar on `day` by the ERP's table: the root company's last rate
+    keyed on or before it."""
+    with erp.connect() as con:
+        rows = con.execute(text(
+            "SELECT c.name, r.rate FROM res_currency_rate r JOIN res_currency c ON c.id = r.currency_id "
+            "WHERE r.company_id = (SELECT min(id) FROM res_company WHERE parent_id IS NULL) AND r.name <= :day "
+            "ORDER BY r.name"), {"day": day}).all()
+    return {"USD": Decimal(1), **{currency: Decimal(str(rate)) for currency, rate in rows}}
 
 
 def names_in(module: str) -> list[str]:

@@ -76,10 +76,15 @@ class Billing:
     def edits_customer(self, customer_id: str, **form: str) -> None:
         self.post(f"/v1/customers/{customer_id}", **form)
 
-    def invoices(self, customer_id: str, amount: int, currency: str, description: str = "Advisory services") -> dict:
-        """A one-line invoice, finalised and sent (due in 30 days)."""
+    def creates_tax_rate(self, name: str, percentage: str, country: str) -> str:
+        return self.post("/v1/tax_rates", display_name=name, percentage=percentage, inclusive="false",
+                         country=country, jurisdiction=country, tax_type="vat")["id"]
+
+    def invoices(self, customer_id: str, amount: int, currency: str, description: str = "Advisory services",
+                 tax_rate: str | None = None) -> dict:
+        """A one-line invoice of `amount` before tax, finalised and sent (due in 30 days)."""
         self.post("/v1/invoiceitems", customer=customer_id, amount=str(amount), currency=currency,
-                  description=description)
+                  description=description, **({"tax_rates[]": tax_rate} if tax_rate else {}))
         draft = self.post("/v1/invoices", customer=customer_id, currency=currency, collection_method="send_invoice",
                           days_until_due="30", pending_invoice_items_behavior="include")
         return self.post(f"/v1/invoices/{draft['id']}/finalize")
@@ -140,6 +145,17 @@ class Erp:
         """A document keyed like the first one matching `template`, with `values` changed."""
         self._later(lambda con: self._insert_like(con, table, template, params, **values))
 
+    def posts_invoice(self, partner_id: int, number: str, untaxed: float, tax: float = 0.0) -> None:
+        """The Stripe invoice numbered `number` keyed in by hand as an open invoice of the partner,
+        dated today."""
+        total, today = round(untaxed + tax, 2), self.clock().date()
+        self.keys_like(
+            "account_move", "partner_id = :p AND move_type = 'out_invoice' AND state = 'posted'", {"p": partner_id},
+            ref=number, payment_reference=number, name=f"INV/{number}", amount_untaxed=untaxed, amount_tax=tax,
+            amount_total=total, amount_residual=total, amount_untaxed_signed=None, amount_tax_signed=None,
+            amount_total_signed=None, amount_total_in_currency_signed=total, amount_residual_signed=None,
+            payment_state="not_paid", invoice_date=today, date=today, reversed_entry_id=None)
+
     def records_part_payment(self, invoice_number: str, amount: float) -> None:
         """A bank transfer for part of an invoice, matched with it: the invoice is partly paid."""
         self.records_transfer({invoice_number: amount})
@@ -168,8 +184,9 @@ class Erp:
 
 class People:
     """Everyone who touches the firm's systems in a scenario. What they do `later` happens after
-    the firm has moved on in time, with finance's ERP edits; what they do `right_after_the_push`,
-    between Concord's push to the CRM and its next load."""
+    the firm has moved on in time, with finance's ERP edits; what they do `days_before_the_end`,
+    that many days before it; what they do `right_after_the_push`, between Concord's push to the
+    CRM and its next load."""
 
     def __init__(self, settings: dict[str, str], erp_engine: Engine, clock: Callable[[], dt.datetime]):
         self.sales = Sales(settings)
@@ -177,10 +194,14 @@ class People:
         self.finance = Erp(erp_engine, clock)
         self.clock = clock
         self.afterwards: list[Callable[[], Any]] = []
+        self.before_the_end: dict[int, list[Callable[[], Any]]] = {}
         self.after_push: list[Callable[[], Any]] = []
 
     def later(self, action: Callable[[], Any]) -> None:
         self.afterwards.append(action)
+
+    def days_before_the_end(self, days: int, action: Callable[[], Any]) -> None:
+        self.before_the_end.setdefault(days, []).append(action)
 
     def right_after_the_push(self, action: Callable[[], Any]) -> None:
         self.after_push.append(action)

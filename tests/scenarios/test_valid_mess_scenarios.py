@@ -4,6 +4,8 @@ records say (tax, credits, refunds and part payments included)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from tests.scenarios.firm import Firm
@@ -96,6 +98,52 @@ def a_quiet_client_archived_in_the_erp(people: People, firm: Firm) -> Expect:
     """Finance archives the customer master of a client with no work for months."""
     client = firm.idle_client()
     people.finance.updates("res_partner", "id = :p", {"p": client.erp_partner_id}, active=False)
+    return Expect(client)
+
+
+@scenario
+def an_invoice_with_vat(people: People, firm: Firm) -> Expect:
+    """Billing invoices a UK client 1,000 plus 20% VAT; finance posts it in the ERP as 1,000
+    before tax and 200 of tax. The client owes 1,200; 1,000 of it is billed work."""
+    client = firm.billed_client(currency="GBP")
+    vat = people.billing.creates_tax_rate("VAT", "20", country="GB")
+    invoice = people.billing.invoices(client.stripe_customer_id, 100_000, "gbp", tax_rate=vat)
+    people.finance.posts_invoice(client.erp_partner_id, invoice["number"], untaxed=1000.0, tax=200.0)
+    return Expect(client)
+
+
+@scenario
+def an_invoice_finance_has_not_posted_yet(people: People, firm: Firm) -> Expect:
+    """Three days before the run, billing invoices a client 5,200; finance posts invoices in the
+    ERP within five days and has not yet."""
+    client = firm.billed_client()
+    people.days_before_the_end(3, lambda: people.billing.invoices(client.stripe_customer_id, 520_000,
+                                                                  client.currency.lower()))
+    return Expect(client)
+
+
+@scenario
+def a_transfer_finance_has_not_matched_yet(people: People, firm: Firm) -> Expect:
+    """On the morning of the run, billing records a client's bank transfer for an open invoice in
+    Stripe; finance matches payments in the ERP within five days (the next day, as a rule) and
+    has not yet."""
+    invoice = firm.invoice(open_at_end=True)
+    people.later(lambda: people.billing.records_paid_out_of_band(invoice.stripe_id))
+    return Expect(invoice.client)
+
+
+@scenario
+def a_rate_keyed_on_a_saturday_and_fridays_missing(people: People, firm: Firm) -> Expect:
+    """Finance keys the euro's rate for the Saturday the run falls on and never keys Friday's. The
+    run reports nothing about a euro client, and every amount it converts to dollars uses the rate
+    the ERP holds for the day (`Run.check`)."""
+    client = firm.billed_client(currency="EUR")
+    saturday = firm.end_date
+    friday = saturday - dt.timedelta(days=1)
+    assert saturday.weekday() == 5
+    euro_on = "currency_id = (SELECT id FROM res_currency WHERE name = 'EUR') AND name = :day"
+    people.finance.keys_like("res_currency_rate", euro_on, {"day": friday}, name=saturday, rate=0.8642)
+    people.finance.deletes("res_currency_rate", euro_on, {"day": friday})
     return Expect(client)
 
 
