@@ -18,7 +18,8 @@ What each write means across `advance`, one module per system:
   group definitions are the API's and never overwritten.
 - `harvest`: a time entry deleted stays deleted and is never approved nor invoiced; one edited
   keeps what was written (hours, notes, date, project, task and what follows) and is invoiced as
-  written, the firm still approving it; one created is left as created.
+  written, the firm still approving it; one created is left as created; one marked invoiced by
+  hand (in the web app: the API has no such write) stays marked.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from sandbox.facts import stripe
+from sandbox.facts import harvest, stripe
 from sandbox.facts.harvest import amend_time, harvest_notes
 from sandbox.facts.hubspot import HubSpotWrites, hubspot_overlay, hubspot_writes
 from sandbox.world.firm import World
@@ -72,3 +73,4 @@ def apply(world: World, facts: list[dict[str, Any]]) -> None:
     """Rewrite the simulated world so that it agrees with every fact, in place (before anything
     is derived from it)."""
     stripe.apply(world, facts)
+    harvest.apply(world, facts)

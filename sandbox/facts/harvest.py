@@ -1,4 +1,5 @@
-"""Harvest writes as facts: time entries deleted, edited or created through the API.
+"""Harvest writes as facts: time entries deleted, edited or created through the API, and marked
+invoiced by hand in its web app.
 
 Harvest only lets a client delete or edit an entry nobody has approved yet, so every such entry
 belongs to a month the firm has not billed. The world takes the write as soon as the simulator
@@ -13,6 +14,8 @@ plans the entry (`amend_time`), before anything is billed from it:
   projection of it (`harvest_notes`), the world keeping no text.
 - Entries the API created live in the API's state only: the projection never writes them, so
   nobody approves or invoices them.
+- An entry someone marked invoiced by hand stays marked from then on (`apply`), whatever the
+  Stripe invoices say: the firm's habit, modelled by the `harvest_marking` noise, done by a person.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any, Callable
 
 from sandbox.world.config import DAY
 from sandbox.world.derived import HV_PROJECT_BASE, HV_TASK_BASE, HV_TIME_ENTRY_BASE, HV_USER_ASSIGNMENT_BASE
+from sandbox.world.firm import World
 from sandbox.world.table import Table
 
 EPOCH = dt.date(1970, 1, 1)
@@ -67,6 +71,17 @@ def _edit(entries: Table, row: int, fact: dict[str, Any]) -> None:
     entries["billable"][row] = bool(fact["billable"])
     if fact["billable"]:
         entries["rate"][row] = float(fact["billable_rate"])
+
+
+def apply(world: World, facts: list[dict[str, Any]]) -> None:
+    """Entries marked invoiced by hand are marked from the moment of the mark (or the firm's own
+    earlier mark)."""
+    entries = world.time_entries
+    for fact in facts:
+        if fact["system"] == "harvest" and fact["object"] == "time_entry" and fact["action"] == "mark_invoiced":
+            row = int(fact["id"]) - HV_TIME_ENTRY_BASE
+            if 0 <= row < len(entries):
+                entries["marked_at"][row] = min(int(entries["marked_at"][row]), int(fact["at"]))
 
 
 def harvest_notes(facts: list[dict[str, Any]]) -> dict[int, str | None]:

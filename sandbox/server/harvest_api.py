@@ -15,7 +15,8 @@ What it reproduces, from Harvest's public documentation:
 - Objects are rendered by SQLite (`json_object` over joins), so serving a 2000-record page costs
   one query and a string join, not a Python loop over records.
 - Writes: create, update and delete time entries; locked (approved or invoiced) entries refuse
-  edits. Stamps come from the sandbox clock, never the wall clock. Each write is recorded as a
+  edits. Outside the API, `POST /harvest/web/time_entries/mark_invoiced` does what the web app
+  does when someone marks entries invoiced by hand. Stamps come from the sandbox clock, never the wall clock. Each write is recorded as a
   fact (`sandbox.facts.harvest`), so `advance` keeps it.
 - Errors: 404 `{"status": 404, "error": "Not Found"}`, 422 `{"message": ...}`, 429 with
   `Retry-After` (seconds) when the 100-requests-per-15-s limit is on.
@@ -36,6 +37,7 @@ from urllib.parse import urlencode
 import orjson
 
 from sandbox import facts, store
+from sandbox.project.harvest import LOCKED_INVOICED
 from sandbox.server.core import (
     ApiError,
     RatePolicy,
@@ -417,6 +419,7 @@ class HarvestApp(VendorApp):
         self.route("POST", "/v2/time_entries", self.create_time_entry)
         self.route("PATCH", "/v2/time_entries/{id}", self.update_time_entry)
         self.route("DELETE", "/v2/time_entries/{id}", self.delete_time_entry)
+        self.route("POST", "/web/time_entries/mark_invoiced", self.mark_invoiced)
 
     # --- VendorApp hooks ---
 
@@ -553,6 +556,30 @@ class HarvestApp(VendorApp):
             con.execute("DELETE FROM hv_time_entries WHERE id = ?", (entry_id,))
             facts.record(con, "harvest", "time_entry", str(entry_id), "delete", store.Clock(con).stamp_ms() // 1000)
         return Response(200, b"")
+
+
+    def mark_invoiced(self, request: Request) -> Response:
+        """What Harvest's web app does when someone marks time entries invoiced by hand (its API
+        has no such write): each entry of `{"ids": [...]}` becomes billed and locked, on no
+        Harvest invoice. 200 with the ids now marked."""
+        ids = request_fields(request).get("ids")
+        if not isinstance(ids, list) or not ids or any(_field_int(i) is None for i in ids):
+            raise ApiError(422, "ids must be a non-empty list of time entry ids")
+        con = request.db
+        marked = []
+        with write_transaction(con):
+            stamp = store.Clock(con).stamp_ms() // 1000
+            for entry_id in (_field_int(i) for i in ids):
+                row = con.execute("SELECT is_billed FROM hv_time_entries WHERE id = ?", (entry_id,)).fetchone()
+                if row is None:
+                    raise ApiError(404, f"time entry {entry_id} not found")
+                if row[0]:
+                    continue
+                con.execute("UPDATE hv_time_entries SET is_billed = 1, is_locked = 1, locked_reason = ?, "
+                            "updated_at = ? WHERE id = ?", (LOCKED_INVOICED, stamp, entry_id))
+                facts.record(con, "harvest", "time_entry", str(entry_id), "mark_invoiced", stamp)
+                marked.append(entry_id)
+        return json_response(200, {"marked": marked})
 
 
 # --- list and object rendering ------------------------------------------------------------------

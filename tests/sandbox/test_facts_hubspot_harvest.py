@@ -150,11 +150,15 @@ class Firm:
         assert response.status_code == status, response.text
         return response.json() if response.content else None
 
-    def harvest(self, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
-        response = requests.request(method, self.harvest_url + path, headers=self.harvest_headers, timeout=30,
-                                    **kwargs)
+    def harvest(self, method: str, path: str, status: int = 200, base: str | None = None, **kwargs: Any) -> Any:
+        response = requests.request(method, (base or self.harvest_url) + path, headers=self.harvest_headers,
+                                    timeout=30, **kwargs)
         assert response.status_code == status, response.text
         return response.json() if response.content else None
+
+    def harvest_web(self, path: str, status: int = 200, **kwargs: Any) -> Any:
+        """What a person does in Harvest's web app, where its API has no such write."""
+        return self.harvest("POST", path, status, base=self.harvest_url.removesuffix("/v2") + "/web", **kwargs)
 
     def advance(self) -> None:
         advance(self.data_dir, DAYS)
@@ -378,6 +382,37 @@ def test_a_time_entry_edited_in_harvest_keeps_what_was_written(firm: Firm) -> No
         assert 0 < firm.billed_hours(may_invoice(engagement), user) == firm.approved_hours(project, user), \
             "the month's invoice bills the hours Harvest shows"
     assert [int(f["id"]) for f in firm.facts("harvest", "update")] == [entry_id]
+
+
+def month_nobody_marked() -> tuple[int, np.ndarray]:
+    """(engagement, time entry rows) of a T&M engagement's approved billable time in MONTH that
+    nobody marks invoiced in Harvest through END."""
+    t = world().time_entries
+    in_month = (t["spent_day"] >= np.datetime64(MONTH, "D").astype(np.int64)) & (t["spent_day"] < START // DAY)
+    for eng in np.unique(t["engagement"][in_month & t["billable"]]).tolist():
+        mine = in_month & (t["engagement"] == eng)
+        rows = np.flatnonzero(mine & t["billable"] & (t["approved_at"] <= START))
+        if len(rows) >= 3 and (t["marked_at"][mine] >= NEVER).all():
+            return eng, rows[:3]
+    raise AssertionError("the firm needs a month of approved time nobody marks")
+
+
+def test_time_marked_invoiced_by_hand_in_harvest_stays_marked(firm: Firm) -> None:
+    engagement, rows = month_nobody_marked()
+    ids = [HV_TIME_ENTRY_BASE + int(r) for r in rows]
+    assert firm.harvest_web("/time_entries/mark_invoiced", json={"ids": ids}) == {"marked": ids}
+    assert firm.harvest_web("/time_entries/mark_invoiced", json={"ids": ids[:1]}) == {"marked": []}
+    firm.harvest_web("/time_entries/mark_invoiced", 404, json={"ids": [FIRST_API_TIME_ENTRY_ID - 1]})
+    firm.harvest_web("/time_entries/mark_invoiced", 422, json={"ids": "all"})
+    firm.advance()
+    for entry_id in ids:
+        entry = firm.harvest("GET", f"/time_entries/{entry_id}")
+        assert entry["is_billed"] and entry["is_locked"] and entry["invoice"] is None, "marked, on no Harvest invoice"
+        firm.harvest("PATCH", f"/time_entries/{entry_id}", 422, json={"hours": 1})
+    (valid,) = [e for e in ground_truth.read(firm.data_dir / store.GROUND_TRUTH_FILE)
+                if e.get("valid_id") == f"harvest_marking:{engagement}:{MONTH}"]
+    assert valid["details"]["marked_entries"] == len(ids), "the ground truth knows the marks are no evidence"
+    assert [int(f["id"]) for f in firm.facts("harvest", "mark_invoiced")] == ids
 
 
 def test_a_company_merged_in_hubspot_stays_merged(firm: Firm) -> None:

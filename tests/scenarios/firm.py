@@ -14,7 +14,7 @@ import datetime as dt
 import numpy as np
 
 from sandbox.world.config import CURRENCIES, DAY, NEVER, SCALES, WorldConfig, fault_rates, noise_rates, parse_date
-from sandbox.world.derived import ERP_CLIENT_PARTNER_BASE, HS_COMPANY_BASE, HS_DEAL_BASE, derive
+from sandbox.world.derived import ERP_CLIENT_PARTNER_BASE, HS_COMPANY_BASE, HS_DEAL_BASE, HV_TIME_ENTRY_BASE, derive
 from sandbox.world.firm import TM_MONTHLY, simulate
 
 SEED, AS_OF, DAYS = 31, "2026-10-01", 16
@@ -43,6 +43,7 @@ class Invoice:
     stripe_id: str
     number: str
     total: int  # minor units
+    row: int  # in the simulated world's invoices
 
 
 class Firm:
@@ -93,15 +94,16 @@ class Firm:
                 CURRENCIES[int(e["currency"][k])])
 
     def invoice(self, *, open_at_end: bool = False, paid_by_card_before_start: bool = False,
-                open_at_start_for_time: bool = False) -> Invoice:
+                for_time: bool = False, open_at_start_for_time: bool = False) -> Invoice:
         """An invoice of a client's engagement, posted to the ERP before the start, in one of
         these lives."""
         inv, d = self.w.invoices, self.d
         ok = (inv["client"] >= 0) & (d.erp_posted_at < self.start) & (inv["cn_at"] >= NEVER) \
             & (inv["disputed_at"] >= NEVER) & (inv["voided_at"] >= NEVER)
+        if for_time or open_at_start_for_time:
+            ok &= inv["kind"] == TM_MONTHLY
         if open_at_start_for_time:
-            ok &= (inv["kind"] == TM_MONTHLY) & (inv["stripe_paid_at"] > self.start) \
-                & (inv["uncollectible_at"] > self.start)
+            ok &= (inv["stripe_paid_at"] > self.start) & (inv["uncollectible_at"] > self.start)
         if open_at_end:
             ok &= (inv["stripe_paid_at"] > self.end) & (inv["uncollectible_at"] > self.end) \
                 & (inv["finalized_at"] < self.start - 5 * DAY)
@@ -109,7 +111,19 @@ class Firm:
             ok &= (inv["stripe_paid_at"] < self.start - 20 * DAY) & (d.erp_paid_at < self.start)
         i = self._first_free(np.flatnonzero(ok), inv["client"])
         return Invoice(self.client(int(inv["client"][i])), d.stripe_invoice_id[i], d.invoice_number[i],
-                       int(inv["total"][i]))
+                       int(inv["total"][i]), i)
+
+    def approved_time(self, invoice: Invoice) -> list[int]:
+        """Harvest ids of the approved billable time entries of a monthly time invoice's month."""
+        inv, t = self.w.invoices, self.w.time_entries
+        first = int(inv["period_start_day"][invoice.row])
+        month = np.datetime64(first, "D").astype("datetime64[M]")
+        following = int((month + 1).astype("datetime64[D]").astype(np.int64))
+        rows = np.flatnonzero((t["engagement"] == inv["engagement"][invoice.row]) & t["billable"] & ~t["deleted"]
+                              & (t["spent_day"] >= first) & (t["spent_day"] < following)
+                              & (t["approved_at"] < self.start))
+        assert len(rows), "a month of time invoiced has approved time"
+        return (HV_TIME_ENTRY_BASE + rows).tolist()
 
     def open_invoices_of_one_client(self) -> list[Invoice]:
         """Two invoices of one client, both still open at the end."""
@@ -120,7 +134,7 @@ class Firm:
             rows = np.flatnonzero(ok & (inv["client"] == c))
             if len(rows) >= 2 and c not in self.taken:
                 client = self.client(c)
-                return [Invoice(client, d.stripe_invoice_id[i], d.invoice_number[i], int(inv["total"][i]))
+                return [Invoice(client, d.stripe_invoice_id[i], d.invoice_number[i], int(inv["total"][i]), i)
                         for i in rows[:2].tolist()]
         raise LookupError("no client with two open invoices left for a scenario")
 

@@ -60,6 +60,7 @@ class Expect:
     exceptions: list[Exc] = dataclasses.field(default_factory=list)
     subjects: tuple[str, ...] = ()
     check_crm: bool = True
+    mess: str | None = None  # the kind of valid mess the scenario makes (a noise kind where the generator makes it)
 
     @property
     def hubspot_company_id(self) -> str | None:

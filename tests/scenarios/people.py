@@ -1,5 +1,6 @@
 """The people of a firm, acting on its systems the way they do at work: sales in HubSpot, billing
-in Stripe, finance in the ERP's tables. Scenario tests read as what these people did.
+in Stripe, project managers in Harvest, finance in the ERP's tables. Scenario tests read as what
+these people did.
 
 HubSpot and Stripe writes go through the sandbox's vendor APIs at once. Finance's ERP writes are
 queued and made after the firm has moved on in time (`Erp.flush`), each stamped at the sandbox
@@ -89,11 +90,32 @@ class Billing:
                           days_until_due="30", pending_invoice_items_behavior="include")
         return self.post(f"/v1/invoices/{draft['id']}/finalize")
 
+    def time_billed_on(self, invoice_id: str) -> int:
+        """What an invoice bills for time (its lines of kind `time`), in minor units."""
+        lines = self.get(f"/v1/invoices/{invoice_id}/lines?limit=100")["data"]
+        return sum(line["amount"] for line in lines if (line["metadata"] or {}).get("kind") == "time")
+
     def credits(self, invoice_id: str, amount: int, **form: str) -> dict[str, Any]:
         return self.post("/v1/credit_notes", invoice=invoice_id, amount=str(amount), **form)
 
     def records_paid_out_of_band(self, invoice_id: str) -> dict[str, Any]:
         return self.post(f"/v1/invoices/{invoice_id}/pay", paid_out_of_band="true")
+
+
+class ProjectManager:
+    """Harvest, in its web app: marking time invoiced by hand is not in Harvest's API."""
+
+    def __init__(self, settings: dict[str, str]):
+        self.url = settings["SOURCES__HARVEST__BASE_URL"].removesuffix("/v2") + "/web"
+        self.session = requests.Session()
+        self.session.headers.update({"Authorization": f"Bearer {settings['SOURCES__HARVEST__ACCESS_TOKEN']}",
+                                     "Harvest-Account-Id": settings["SOURCES__HARVEST__ACCOUNT_ID"],
+                                     "User-Agent": "concord-scenarios (tests@example.com)"})
+
+    def marks_invoiced(self, time_entry_ids: list[int]) -> None:
+        response = self.session.post(f"{self.url}/time_entries/mark_invoiced", json={"ids": time_entry_ids},
+                                     timeout=30)
+        assert response.status_code == 200 and response.json()["marked"] == time_entry_ids, response.text
 
 
 class Erp:
@@ -191,6 +213,7 @@ class People:
     def __init__(self, settings: dict[str, str], erp_engine: Engine, clock: Callable[[], dt.datetime]):
         self.sales = Sales(settings)
         self.billing = Billing(settings)
+        self.project_manager = ProjectManager(settings)
         self.finance = Erp(erp_engine, clock)
         self.clock = clock
         self.afterwards: list[Callable[[], Any]] = []

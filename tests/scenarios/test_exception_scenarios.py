@@ -66,9 +66,21 @@ def a_month_of_time_invoiced_then_voided(people: People, firm: Firm) -> Expect:
     """Billing voids a client's monthly time-and-materials invoice to re-issue it, and never does:
     the month's approved time is billed by nothing (finance cancels the invoice in the ERP)."""
     invoice = firm.invoice(open_at_start_for_time=True)
-    lines = people.billing.get(f"/v1/invoices/{invoice.stripe_id}/lines?limit=100")["data"]
-    time_billed = sum(line["amount"] for line in lines if (line["metadata"] or {}).get("kind") == "time")
+    time_billed = people.billing.time_billed_on(invoice.stripe_id)
     people.billing.post(f"/v1/invoices/{invoice.stripe_id}/void")
+    return Expect(invoice.client, exceptions=[
+        Exc("approved_time_unbilled", "harvest", None, "stripe", f"{time_billed / 100:.2f}", invoice.client.currency)])
+
+
+@scenario
+def a_month_of_time_marked_invoiced_in_harvest_though_its_invoice_was_voided(people: People, firm: Firm) -> Expect:
+    """Billing voids a client's monthly time invoice to re-issue it, and never does; the project
+    manager marks the month's time invoiced in Harvest all the same. The mark is no evidence:
+    the time is billed by nothing."""
+    invoice = firm.invoice(open_at_start_for_time=True)
+    time_billed = people.billing.time_billed_on(invoice.stripe_id)
+    people.billing.post(f"/v1/invoices/{invoice.stripe_id}/void")
+    people.project_manager.marks_invoiced(firm.approved_time(invoice))
     return Expect(invoice.client, exceptions=[
         Exc("approved_time_unbilled", "harvest", None, "stripe", f"{time_billed / 100:.2f}", invoice.client.currency)])
 

@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 
+from sandbox.world.config import NOISE_KINDS
 from tests.scenarios.firm import Firm
 from tests.scenarios.harness import Expect, names_in, scenario
 from tests.scenarios.people import People
@@ -18,7 +19,7 @@ def a_refund_after_payment(people: People, firm: Firm) -> Expect:
     """A client paid by card; billing refunds 120 of it with a credit note (finance follows in the ERP)."""
     invoice = firm.invoice(paid_by_card_before_start=True)
     people.billing.credits(invoice.stripe_id, 12_000, refund_amount="12000", reason="product_unsatisfactory")
-    return Expect(invoice.client)
+    return Expect(invoice.client, mess="refund")
 
 
 @scenario
@@ -26,7 +27,7 @@ def an_invoice_credited_in_full_before_payment(people: People, firm: Firm) -> Ex
     """An invoice sent in error is credited in full; Stripe counts it paid with nothing collected."""
     invoice = firm.invoice(open_at_end=True)
     people.billing.credits(invoice.stripe_id, invoice.total, reason="duplicate")
-    return Expect(invoice.client)
+    return Expect(invoice.client, mess="full_credit")
 
 
 @scenario
@@ -34,7 +35,7 @@ def a_credit_note_before_payment(people: People, firm: Firm) -> Expect:
     """Billing agrees a 300 reduction on an open invoice; the client owes the rest."""
     invoice = firm.invoice(open_at_end=True)
     people.billing.credits(invoice.stripe_id, 30_000, reason="order_change")
-    return Expect(invoice.client)
+    return Expect(invoice.client, mess="credit_note")
 
 
 @scenario
@@ -42,7 +43,7 @@ def an_invoice_paid_in_part_by_bank_transfer(people: People, firm: Firm) -> Expe
     """The client wires a third of an open invoice; finance records and matches it in the ERP."""
     invoice = firm.invoice(open_at_end=True)
     people.finance.records_part_payment(invoice.number, round(invoice.total / 300, 2))
-    return Expect(invoice.client)
+    return Expect(invoice.client, mess="partial_payment")
 
 
 @scenario
@@ -53,7 +54,7 @@ def two_invoices_settled_by_one_transfer(people: People, firm: Firm) -> Expect:
     for invoice in invoices:
         people.later(lambda invoice=invoice: people.billing.records_paid_out_of_band(invoice.stripe_id))
     people.finance.records_transfer({invoice.number: invoice.total / 100 for invoice in invoices})
-    return Expect(invoices[0].client)
+    return Expect(invoices[0].client, mess="one_transfer")
 
 
 @scenario
@@ -62,7 +63,7 @@ def a_client_typed_in_twice_then_merged(people: People, firm: Firm) -> Expect:
     client = firm.billed_client()
     second = people.sales.creates_company(f"{client.name} Ltd", domain=client.domain)
     people.sales.merges_companies(client.company_id, second)
-    return Expect(client, subjects=(second,))
+    return Expect(client, subjects=(second,), mess="crm_merge")
 
 
 @scenario
@@ -71,7 +72,7 @@ def a_company_with_the_same_name_elsewhere(people: People, firm: Firm) -> Expect
     client = firm.billed_client()
     other = people.sales.creates_company(client.name, domain=f"{client.domain.split('.')[0]}-group.example",
                                          country="Netherlands", vat_number="NL812345678B01")
-    return Expect(client, subjects=(other,))
+    return Expect(client, subjects=(other,), mess="homonym")
 
 
 @scenario
@@ -81,7 +82,7 @@ def a_client_that_bills_from_a_second_domain(people: People, firm: Firm) -> Expe
     second = f"{client.domain.split('.')[0]}-finance.example"
     people.sales.edits_company(client.company_id, hs_additional_domains=second)
     people.billing.edits_customer(client.stripe_customer_id, email=f"payables@{second}")
-    return Expect(client)
+    return Expect(client, mess="extra_domain")
 
 
 @scenario
@@ -90,7 +91,7 @@ def a_vat_number_typed_loosely_in_the_crm(people: People, firm: Firm) -> Expect:
     client = firm.billed_client(eu_vat=True)
     digits = client.vat[2:]
     people.sales.edits_company(client.company_id, vat_number=" ".join(digits[k:k + 3] for k in range(0, len(digits), 3)))
-    return Expect(client)
+    return Expect(client, mess="vat_format")
 
 
 @scenario
@@ -98,7 +99,7 @@ def a_quiet_client_archived_in_the_erp(people: People, firm: Firm) -> Expect:
     """Finance archives the customer master of a client with no work for months."""
     client = firm.idle_client()
     people.finance.updates("res_partner", "id = :p", {"p": client.erp_partner_id}, active=False)
-    return Expect(client)
+    return Expect(client, mess="erp_archive")
 
 
 @scenario
@@ -109,7 +110,7 @@ def an_invoice_with_vat(people: People, firm: Firm) -> Expect:
     vat = people.billing.creates_tax_rate("VAT", "20", country="GB")
     invoice = people.billing.invoices(client.stripe_customer_id, 100_000, "gbp", tax_rate=vat)
     people.finance.posts_invoice(client.erp_partner_id, invoice["number"], untaxed=1000.0, tax=200.0)
-    return Expect(client)
+    return Expect(client, mess="tax")
 
 
 @scenario
@@ -119,7 +120,7 @@ def an_invoice_finance_has_not_posted_yet(people: People, firm: Firm) -> Expect:
     client = firm.billed_client()
     people.days_before_the_end(3, lambda: people.billing.invoices(client.stripe_customer_id, 520_000,
                                                                   client.currency.lower()))
-    return Expect(client)
+    return Expect(client, mess="slow_posting")
 
 
 @scenario
@@ -129,7 +130,7 @@ def a_transfer_finance_has_not_matched_yet(people: People, firm: Firm) -> Expect
     has not yet."""
     invoice = firm.invoice(open_at_end=True)
     people.later(lambda: people.billing.records_paid_out_of_band(invoice.stripe_id))
-    return Expect(invoice.client)
+    return Expect(invoice.client, mess="slow_posting")
 
 
 @scenario
@@ -144,9 +145,23 @@ def a_rate_keyed_on_a_saturday_and_fridays_missing(people: People, firm: Firm) -
     euro_on = "currency_id = (SELECT id FROM res_currency WHERE name = 'EUR') AND name = :day"
     people.finance.keys_like("res_currency_rate", euro_on, {"day": friday}, name=saturday, rate=0.8642)
     people.finance.deletes("res_currency_rate", euro_on, {"day": friday})
-    return Expect(client)
+    return Expect(client, mess="fx_calendar")
+
+
+@scenario
+def a_month_of_time_marked_invoiced_by_hand_in_harvest(people: People, firm: Firm) -> Expect:
+    """Once billing has invoiced a month of a client's time in Stripe, the project manager marks
+    that month's time invoiced in Harvest by hand, as is their habit."""
+    invoice = firm.invoice(for_time=True)
+    people.project_manager.marks_invoiced(firm.approved_time(invoice))
+    return Expect(invoice.client, mess="harvest_marking")
 
 
 @pytest.mark.parametrize("name", names_in(__name__))
 def test_scenario(run, name: str) -> None:
     run.check(name)
+
+
+def test_every_kind_of_mess_the_generator_makes_has_a_scenario(run) -> None:
+    covered = {run.expected[name].mess for name in names_in(__name__)}
+    assert set(NOISE_KINDS) <= covered, set(NOISE_KINDS) - covered
