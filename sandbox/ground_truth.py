@@ -364,6 +364,15 @@ class GroundTruth:
             yield self.valid(f"one_transfer:{first}", "one_transfer", int(inv["client"][first]), records,
                              f"{len(members)} invoices settled by one bank transfer: each marked paid out of band "
                              "in Stripe, one ERP payment for their sum matched with each", invoices=len(members))
+        for i in np.flatnonzero((inv["overpaid"] > 0) & (inv["stripe_paid_at"] <= at)).tolist():
+            records = [record("stripe", "invoice", d.stripe_invoice_id[i], number=d.invoice_number[i])]
+            if d.erp_paid_at[i] <= at:
+                records.append(record("erp", "account_payment", i + 1,
+                                      amount=_money(inv["total"][i] + inv["overpaid"][i])))
+            yield self.valid(f"overpayment:{i}", "overpayment", int(inv["client"][i]), records,
+                             "paid by a bank transfer of more than the invoice asked: paid out of band in Stripe, "
+                             "the ERP payment matched with it, the excess left as the client's credit",
+                             excess=_money(inv["overpaid"][i]))
         for i in np.flatnonzero(inv["full_credit"] & (inv["cn_at"] <= at)).tolist():
             records = [record("stripe", "invoice", d.stripe_invoice_id[i], number=d.invoice_number[i]),
                        record("stripe", "credit_note", stripe_id("cn", w.seed, "credit_note", i))]

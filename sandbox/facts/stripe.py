@@ -110,6 +110,8 @@ def _credit_note(inv, i: int, at: int, fact: dict[str, Any]) -> None:
 
 def _cancel_after(inv, i: int, at: int) -> None:
     """What the client and finance would have done after `at` and now never do."""
+    if inv["paid_at"][i] > at:
+        inv["overpaid"][i] = 0
     for column in ("paid_at", "disputed_at", "dispute_review_at", "dispute_closed_at"):
         if inv[column][i] > at:
             inv[column][i] = NEVER

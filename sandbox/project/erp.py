@@ -336,14 +336,17 @@ def _ledger(world: World, d: Derived, window: Window, conn: Connection) -> dict[
             links.append({"invoice_id": move_id, "payment_id": int(transfer[i]) + 1})
         elif payment_posted:
             at = int(paid[i])
+            excess = int(invoices["overpaid"][i]) / 100  # the client's credit, matched with nothing
             payments.append({
                 "id": move_id, "name": d.erp_payment_name[i], "date": day(at), "move_id": None,
                 "journal_id": _bank_journal(company), "company_id": company,
-                "state": "paid" if reconciled else "in_process", "amount": paid_amount, "payment_type": "inbound",
+                "state": "paid" if reconciled else "in_process", "amount": round(paid_amount + excess, 2),
+                "payment_type": "inbound",
                 "partner_type": "customer", "partner_id": partner, "currency_id": CURRENCY_IDS[CURRENCIES[currency]],
                 "memo": number if reconciled else f"Payment {d.system_names[c]['erp'] if c >= 0 else 'card sale'}",
-                "payment_reference": number if reconciled else None, "is_reconciled": reconciled, "is_matched": True,
-                "amount_company_currency_signed": round(paid_amount / rate, 2), **audit(at, at)})
+                "payment_reference": number if reconciled else None, "is_reconciled": reconciled and not excess,
+                "is_matched": True, "amount_company_currency_signed": round((paid_amount + excess) / rate, 2),
+                **audit(at, at)})
             if reconciled:
                 links.append({"invoice_id": move_id, "payment_id": move_id})
         for k, at, amount in received:

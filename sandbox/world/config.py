@@ -131,6 +131,7 @@ NOISE_KINDS = (
     "tax",
     "partial_payment",
     "one_transfer",
+    "overpayment",
     "refund",
     "full_credit",
     "homonym",
@@ -145,7 +146,8 @@ NOISE_KINDS = (
 
 # Probability per eligible record: `tax` per client of a VAT-registered entity (its invoices
 # carry VAT, or name the reverse charge); `partial_payment`, `refund` and `full_credit` per paid invoice with
-# no fault, dispute or earlier credit note (see world/payments.py); `homonym`, `extra_domain` and
+# no fault, dispute or earlier credit note, `one_transfer` per client with two such invoices in a month,
+# `overpayment` per such invoice outside a grouped transfer (see world/payments.py); `homonym`, `extra_domain` and
 # `vat_format` per new client without a fault, `erp_archive` and `crm_merge` per client (see world/identity.py); `harvest_marking` per T&M
 # engagement whose project manager marks time invoiced in Harvest by hand; `slow_posting` per
 # invoice (world/slow_posting.py); `fx_calendar` per day: a weekend rate published, a weekday's missing.
@@ -153,6 +155,7 @@ DEFAULT_NOISE_RATES = {
     "tax": 1.0,
     "partial_payment": 0.06,
     "one_transfer": 0.25,
+    "overpayment": 0.03,
     "refund": 0.03,
     "full_credit": 0.01,
     "homonym": 0.04,

@@ -31,6 +31,7 @@ S_CLIENTS, S_DEALS, S_TIME, S_EXPENSES, S_BILLING, S_FX, S_ORPHANS, S_STATIC = r
 # Messy-but-valid data draws from streams of its own, one per kind: a noise rate moves no fault.
 S_NOISE_TAX, S_NOISE_PAYMENTS, S_NOISE_IDENTITY, S_NOISE_HARVEST, S_NOISE_TIMING, S_NOISE_FX = 20, 21, 22, 23, 24, 25
 S_NOISE_TRANSFERS = 26
+S_NOISE_OVERPAYMENTS = 27
 
 T_AND_M, FIXED_FEE, RETAINER = 0, 1, 2
 # Invoice kinds
@@ -194,6 +195,7 @@ class FirmSimulator:
         self._fx(stream(seed, m, S_FX), m0, m1)
         self.payment_noise = stream(seed, m, S_NOISE_PAYMENTS)
         self.transfer_noise = stream(seed, m, S_NOISE_TRANSFERS)
+        self.overpayment_noise = stream(seed, m, S_NOISE_OVERPAYMENTS)
         self.harvest_noise = stream(seed, m, S_NOISE_HARVEST)
         self.timing_noise = stream(seed, m, S_NOISE_TIMING)
         self._new_clients(stream(seed, m, S_CLIENTS), m, m0, m1, stream(seed, m, S_NOISE_TAX),
@@ -827,6 +829,7 @@ class FirmSimulator:
         slow_posting.plan(self.chunks["invoices"][-1], self.timing_noise, self.noise)
         payments.one_transfer(self.chunks["invoices"][-1], self.transfer_noise, self.noise, first, PAID, IF_NONE,
                               in_erp)
+        payments.overpay(self.chunks["invoices"][-1], self.overpayment_noise, self.noise, PAID, IF_NONE, in_erp)
         self._append("invoice_lines", Table(
             invoice=line_descriptions["invoice_local"] + first,
             description=line_descriptions["description"],

@@ -12,6 +12,10 @@
 - `full_credit`: an invoice issued in error is credited in full before anyone pays it: a Stripe
   credit note for its whole total (Stripe then shows it paid, with nothing collected) and an ERP
   `out_refund` reversing the whole invoice (`payment_state` reversed).
+- `overpayment`: the client pays by a bank transfer of more than the invoice asks (the total
+  rounded up to the next hundred): billing marks the Stripe invoice paid out of band; the ERP
+  payment for the whole transfer is matched with the invoice, which shows paid, and stays partly
+  unreconciled: the excess is the client's credit, left for finance to apply or return.
 
 Each is drawn per eligible invoice (paid, no injected fault, a client the ERP knows, no dispute
 and no pre-payment credit note) from the month's own payments-noise stream, so the rates move no fault.
@@ -93,6 +97,13 @@ def plan(invoices: Table, rng: np.random.Generator, rates: dict[str, float], pai
     invoices["erp_paid_at"] = np.where(full, NEVER, invoices["erp_paid_at"])
 
 
+def _plainly_paid(invoices: Table, paid: int, fault_none: int, client_in_erp: np.ndarray) -> np.ndarray:
+    """Paid in one go by a client the ERP knows, with no fault, dispute, credit note or instalment."""
+    return ((invoices["outcome"] == paid) & (invoices["fault"] == fault_none) & client_in_erp
+            & (invoices["disputed_at"] >= NEVER) & (invoices["cn_at"] >= NEVER) & (invoices["instalments"] == 0)
+            & ~invoices["full_credit"] & (invoices["erp_paid_at"] < NEVER))
+
+
 def one_transfer(invoices: Table, rng: np.random.Generator, rates: dict[str, float], first: int, paid: int,
                  fault_none: int, client_in_erp: np.ndarray) -> None:
     """Group a chunk's plainly paid invoices of one client into one bank transfer, in place:
@@ -100,10 +111,7 @@ def one_transfer(invoices: Table, rng: np.random.Generator, rates: dict[str, flo
     n = len(invoices)
     u = rng.random(n)
     invoices["transfer"] = np.full(n, -1, dtype=np.int64)
-    plain = ((invoices["outcome"] == paid) & (invoices["fault"] == fault_none) & client_in_erp
-             & (invoices["disputed_at"] >= NEVER) & (invoices["cn_at"] >= NEVER) & (invoices["instalments"] == 0)
-             & ~invoices["full_credit"] & (invoices["erp_paid_at"] < NEVER))
-    candidates = np.flatnonzero(plain)
+    candidates = np.flatnonzero(_plainly_paid(invoices, paid, fault_none, client_in_erp))
     if len(candidates) < 2:
         return
     order = candidates[np.argsort(invoices["client"][candidates], kind="stable")]
@@ -118,3 +126,16 @@ def one_transfer(invoices: Table, rng: np.random.Generator, rates: dict[str, flo
                                                int(invoices["erp_posted_at"][members].max()))
         invoices["paid_out_of_band"][members] = True
         invoices["transfer"][members] = first + int(members.min())
+
+
+def overpay(invoices: Table, rng: np.random.Generator, rates: dict[str, float], paid: int, fault_none: int,
+            client_in_erp: np.ndarray) -> None:
+    """Let some plainly paid invoices outside a grouped transfer be paid by a transfer of more
+    than they ask, in place: `overpaid` is the excess in minor units (0 elsewhere)."""
+    n = len(invoices)
+    u = rng.random(n)
+    chosen = (_plainly_paid(invoices, paid, fault_none, client_in_erp) & (invoices["transfer"] < 0)
+              & (u < rates.get("overpayment", 0.0)))
+    total = invoices["total"]
+    invoices["overpaid"] = np.where(chosen, (total // 10_000 + 1) * 10_000 - total, 0)
+    invoices["paid_out_of_band"] |= chosen

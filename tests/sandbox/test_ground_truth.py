@@ -415,8 +415,25 @@ def check_valid_one_transfer(s: Systems, e: dict) -> None:
         assert round(rows[0]["amount"] * 100) == sum(i["total"] for i in invoices)
 
 
+def check_valid_overpayment(s: Systems, e: dict) -> None:
+    """The invoice is paid out of band in Stripe with no charge; once the ERP has the transfer,
+    it is one payment of more than the invoice's total, matched with it, not wholly reconciled,
+    and the invoice shows paid with nothing left to pay."""
+    (ref,) = _record(e, "stripe", "invoice")
+    invoice = s.stripe(ref["id"])
+    assert invoice["status"] == "paid" and invoice["paid_out_of_band"] and invoice["charge"] is None
+    for payment in _record(e, "erp", "account_payment"):
+        (row,) = s.erp_rows("SELECT p.amount, p.is_reconciled, m.ref, m.payment_state, m.amount_residual "
+                            "FROM account_payment p JOIN account_move__account_payment l ON l.payment_id = p.id "
+                            "JOIN account_move m ON m.id = l.invoice_id WHERE p.id = :id", id=payment["id"])
+        assert (row["ref"], row["payment_state"], row["amount_residual"], row["is_reconciled"]) == (
+            invoice["number"], "paid", 0, False)
+        excess = round(row["amount"] * 100) - invoice["total"]
+        assert 0 < excess <= 10_000 and excess == round(float(e["details"]["excess"]) * 100)
+
+
 VALID_CHECKS: dict[str, Callable[[Systems, dict], None]] = {
-    "one_transfer": check_valid_one_transfer,
+    "one_transfer": check_valid_one_transfer, "overpayment": check_valid_overpayment,
     "full_credit": check_valid_full_credit,
     "crm_merge": check_valid_crm_merge,
     "erp_archive": check_valid_erp_archive,

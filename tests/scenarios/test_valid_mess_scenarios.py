@@ -58,6 +58,17 @@ def two_invoices_settled_by_one_transfer(people: People, firm: Firm) -> Expect:
 
 
 @scenario
+def an_invoice_overpaid_by_bank_transfer(people: People, firm: Firm) -> Expect:
+    """The client pays an open invoice by a transfer rounded up to the next hundred; finance
+    matches it with the invoice and keeps the excess as the client's credit, billing marks the
+    invoice paid out of band."""
+    invoice = firm.invoice(open_at_end=True)
+    people.later(lambda: people.billing.records_paid_out_of_band(invoice.stripe_id))
+    people.finance.records_transfer({invoice.number: (invoice.total // 10_000 + 1) * 100.0})
+    return Expect(invoice.client, mess="overpayment")
+
+
+@scenario
 def a_client_typed_in_twice_then_merged(people: People, firm: Firm) -> Expect:
     """A salesperson types in a client that is already there; a colleague merges the two."""
     client = firm.billed_client()
