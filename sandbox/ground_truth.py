@@ -424,6 +424,13 @@ class GroundTruth:
                               record("hubspot", "company", HS_MERGED_COMPANY_BASE + i, merged_away=True)],
                              "a second company typed in for the client, since merged into the first: the second "
                              "id is gone, the first lists it in hs_merged_object_ids")
+        for i in np.flatnonzero((c["crm_mistake_at"] <= at) & (c["created_at"] <= at)).tolist():
+            restored = bool(c["crm_restored_at"][i] <= at)
+            yield self.valid(f"crm_restore:{i}", "crm_restore", i, [record("hubspot", "company", HS_COMPANY_BASE + i)],
+                             "the client's company archived by mistake and restored from the recycle bin days later: "
+                             "the same id, live again" if restored else
+                             "the client's company archived by mistake, in the recycle bin until someone restores it",
+                             restored=restored)
         for i in np.flatnonzero(d.erp_archived_at <= at).tolist():
             yield self.valid(f"erp_archive:{i}", "erp_archive", i,
                              [record("erp", "res_partner", ERP_CLIENT_PARTNER_BASE + i, ref=d.erp_ref[i])],
@@ -502,7 +509,8 @@ def noise_served(entries: list[dict[str, Any]]) -> dict[str, int]:
                  "full_credit": "invoices credited in full",
                  "homonym": "homonym clients", "extra_domain": "clients with a second domain",
                  "vat_format": "VAT numbers typed loosely", "erp_archive": "ERP partners archived",
-                 "crm_merge": "HubSpot companies merged",
+                 "crm_merge": "HubSpot companies merged", "crm_restore": "HubSpot companies restored",
+                 "overpayment": "invoices overpaid", "one_transfer": "transfers settling several invoices",
                  "harvest_marking": "project months marked invoiced by hand in Harvest",
                  "slow_posting": "invoices posted late within the SLA",
                  "fx_calendar": "FX days off the business calendar"}.get(label, label)

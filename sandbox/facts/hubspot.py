@@ -6,6 +6,8 @@
 - Archives (`DELETE`): a record archived through the API stays archived, with the archive's
   time, however its simulated life moves on; the properties the simulation projects keep
   following the firm (the record is still read with `archived=true`).
+- Restores (the web app's recycle bin): a record restored stays live unless the simulation
+  archives it again later, whoever archived it before.
 - Records created through the API (`POST`, `batch/create`) take ids from `API_ID_FLOOR`, above
   every id the simulation assigns; they and the associations made with them live in the API's
   state only: the projection never writes them (a company merged away hands its associations
@@ -45,6 +47,7 @@ class HubSpotWrites:
     properties: dict[tuple[str, int], dict[str, str | None]]
     archived_ms: dict[tuple[str, int], int]  # epoch ms of the archive
     merged_into: dict[tuple[str, int], int] = dataclasses.field(default_factory=dict)
+    restored_ms: dict[tuple[str, int], int] = dataclasses.field(default_factory=dict)  # epoch ms of the restore
 
     def kept(self, records: list[tuple]) -> list[tuple]:
         """Projected rows with the API's writes laid over them, less the records merged away."""
@@ -73,12 +76,25 @@ class HubSpotWrites:
             record = (*record[:2], orjson.dumps(props).decode(), *record[3:])
         if key in self.archived_ms:
             record = (*record[:5], 1, self.archived_ms[key])
+        restored = self.restored_ms.get(key)
+        if restored is not None and record[5] and (record[6] or 0) <= restored:
+            record = (*record[:4], max(record[4], restored), 0, None)
         return record
 
 
 def hubspot_writes(facts: list[dict[str, Any]]) -> HubSpotWrites:
-    archived = {(f["object"], int(f["id"])): int(f["archived_at"]) for f in facts
-                if f["system"] == "hubspot" and f["action"] == "archive"}
+    archived: dict[tuple[str, int], int] = {}
+    restored: dict[tuple[str, int], int] = {}
+    for f in facts:  # in the order they were written: the last of an archive and a restore wins
+        if f["system"] != "hubspot" or f["action"] not in ("archive", "restore"):
+            continue
+        key = (f["object"], int(f["id"]))
+        if f["action"] == "archive":
+            archived[key] = int(f["archived_at"])
+            restored.pop(key, None)
+        else:
+            archived.pop(key, None)
+            restored[key] = int(f["restored_at"])
     merged = {(f["object"], int(f["id"])): int(f["into"]) for f in facts
               if f["system"] == "hubspot" and f["action"] == "merge"}
-    return HubSpotWrites(hubspot_overlay(facts), archived, merged)
+    return HubSpotWrites(hubspot_overlay(facts), archived, merged, restored)

@@ -64,7 +64,7 @@ def _companies(world: World, d: Derived, window: Window, con: sqlite3.Connection
     clients = world.clients
     created = clients["created_at"]
     events = (created, d.first_opened_at, d.first_won_at, d.hs_erp_ref_at, clients["archived_at"],
-              clients["crm_merged_at"])
+              clients["crm_merged_at"], clients["crm_mistake_at"], clients["crm_restored_at"])
     rows = np.flatnonzero(window.visible(created) & window.changed(*events))
     last = window.last(*events)[rows]
     stamps = window.stamp_ms(last, clients["ms_jitter"][rows])
@@ -94,6 +94,8 @@ def _companies(world: World, d: Derived, window: Window, con: sqlite3.Connection
         if d.hs_erp_ref_at[i] <= window.end:
             props["erp_customer_ref"] = d.erp_ref[i]
         archived_at = clients["archived_at"][i]
+        if clients["crm_mistake_at"][i] <= window.end < clients["crm_restored_at"][i]:
+            archived_at = min(archived_at, clients["crm_mistake_at"][i])  # in the recycle bin for now
         archived = archived_at <= window.end
         records.append(("companies", HS_COMPANY_BASE + i, orjson.dumps(props).decode(),
                         int(created[i]) * 1000 + int(clients["ms_jitter"][i]), stamp, int(archived),

@@ -403,6 +403,7 @@ class HubSpotApp(VendorApp):
         r("GET", "/crm/v3/objects/{object_type}/{object_id}", self.get_object)
         r("PATCH", "/crm/v3/objects/{object_type}/{object_id}", self.update_object)
         r("DELETE", "/crm/v3/objects/{object_type}/{object_id}", self.archive_object)
+        r("POST", "/web/objects/{object_type}/{object_id}/restore", self.restore_object)
         r("GET", "/crm/v3/properties/{object_type}/groups", self.list_groups)
         r("POST", "/crm/v3/properties/{object_type}/groups", self.create_group)
         r("GET", "/crm/v3/properties/{object_type}/groups/{group_name}", self.get_group)
@@ -874,6 +875,22 @@ class HubSpotApp(VendorApp):
                 raise ApiError(404, NOT_FOUND_MESSAGE, category="OBJECT_NOT_FOUND", context={"id": [raw_id]})
             facts.record(con, "hubspot", object_type, str(object_id), "archive", stamp // 1000, archived_at=stamp)
         return Response(204, b"")
+
+    def restore_object(self, request: Request) -> Response:
+        """What HubSpot's web app does when someone restores a record from the recycle bin (the
+        CRM API has no such write): the same id, live again, changed now."""
+        object_type = _object_type(request.params["object_type"])
+        raw_id = request.params["object_id"]
+        object_id = _object_id(raw_id)
+        con = request.db
+        with write_transaction(con):
+            stamp = store.Clock(con).stamp_ms()
+            cursor = con.execute("UPDATE hs_objects SET archived = 0, archived_at = NULL, updated_at = ? "
+                                 "WHERE object_type = ? AND id = ? AND archived = 1", (stamp, object_type, object_id))
+            if cursor.rowcount == 0:
+                raise ApiError(404, NOT_FOUND_MESSAGE, category="OBJECT_NOT_FOUND", context={"id": [raw_id]})
+            facts.record(con, "hubspot", object_type, str(object_id), "restore", stamp // 1000, restored_at=stamp)
+        return json_response(200, {"id": str(object_id), "archived": False})
 
     # --- search -----------------------------------------------------------------------------
 

@@ -139,6 +139,7 @@ NOISE_KINDS = (
     "vat_format",
     "erp_archive",
     "crm_merge",
+    "crm_restore",
     "harvest_marking",
     "slow_posting",
     "fx_calendar",
@@ -148,7 +149,7 @@ NOISE_KINDS = (
 # carry VAT, or name the reverse charge); `partial_payment`, `refund` and `full_credit` per paid invoice with
 # no fault, dispute or earlier credit note, `one_transfer` per client with two such invoices in a month,
 # `overpayment` per such invoice outside a grouped transfer (see world/payments.py); `homonym`, `extra_domain` and
-# `vat_format` per new client without a fault, `erp_archive` and `crm_merge` per client (see world/identity.py); `harvest_marking` per T&M
+# `vat_format` per new client without a fault, `erp_archive`, `crm_merge` and `crm_restore` per client (see world/identity.py); `harvest_marking` per T&M
 # engagement whose project manager marks time invoiced in Harvest by hand; `slow_posting` per
 # invoice (world/slow_posting.py); `fx_calendar` per day: a weekend rate published, a weekday's missing.
 DEFAULT_NOISE_RATES = {
@@ -163,6 +164,7 @@ DEFAULT_NOISE_RATES = {
     "vat_format": 0.2,
     "erp_archive": 0.5,
     "crm_merge": 0.05,
+    "crm_restore": 0.03,
     "harvest_marking": 0.3,
     "slow_posting": 0.15,
     "fx_calendar": 0.1,

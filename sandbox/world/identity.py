@@ -13,6 +13,8 @@ different in different places.
 - `crm_merge`: a rep types the client into HubSpot a second time (a duplicate while it lasts);
   days later someone merges it into the first: the second id is gone and the surviving company
   lists it in `hs_merged_object_ids`.
+- `crm_restore`: someone archives the client's HubSpot company by mistake and restores it from
+  the recycle bin days later: the same id, live again.
 
 Drawn per new client from the month's identity-noise stream; the first three never for a client
 with a fault (whose records the faults already shape), so the rates move no fault.
@@ -59,6 +61,10 @@ def plan(clients: dict[str, np.ndarray], rng: np.random.Generator, rates: dict[s
     typed_at = np.maximum(clients_created, month_start) + (rng.uniform(20, 300, n) * DAY).astype(np.int64)
     clients["crm_duplicate_at"] = np.where(merged, typed_at, NEVER)
     clients["crm_merged_at"] = np.where(merged, typed_at + (rng.uniform(3, 20, n) * DAY).astype(np.int64), NEVER)
+    mistaken = clean & (rng.random(n) < rates.get("crm_restore", 0.0))
+    mistake_at = np.maximum(clients_created, month_start) + (rng.uniform(20, 300, n) * DAY).astype(np.int64)
+    clients["crm_mistake_at"] = np.where(mistaken, mistake_at, NEVER)
+    clients["crm_restored_at"] = np.where(mistaken, mistake_at + (rng.uniform(1, 10, n) * DAY).astype(np.int64), NEVER)
 
 
 def homonym_name(target_base: str, near: bool) -> str:

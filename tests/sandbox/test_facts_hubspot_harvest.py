@@ -298,6 +298,19 @@ def test_a_record_archived_in_hubspot_stays_archived(firm: Firm) -> None:
     assert len(firm.facts("hubspot", "archive")) == 2
 
 
+def test_a_record_restored_in_hubspot_stays_live(firm: Firm) -> None:
+    company = HS_COMPANY_BASE + clients_winning_their_first_deal()[1]
+    firm.hubspot("DELETE", f"/crm/v3/objects/companies/{company}", 204)
+    restore = f"/web/objects/companies/{company}/restore"  # the web app's recycle bin
+    assert firm.hubspot("POST", restore) == {"id": str(company), "archived": False}
+    firm.hubspot("POST", restore, 404)  # nothing left in the recycle bin
+    firm.advance()
+    after = firm.hubspot("GET", f"/crm/v3/objects/companies/{company}", params={"properties": "lifecyclestage"})
+    assert after["archived"] is False and after["properties"]["lifecyclestage"] == "customer", "live, the firm's"
+    assert [f["action"] for f in firm.facts("hubspot", "archive") + firm.facts("hubspot", "restore")] == [
+        "archive", "restore"]
+
+
 def test_property_definitions_and_groups_written_in_hubspot_survive_advance(firm: Firm) -> None:
     group = firm.hubspot("POST", "/crm/v3/properties/companies/groups", 201,
                          json={"name": "client_ops", "label": "Client operations", "displayOrder": 3})

@@ -387,6 +387,18 @@ def check_valid_crm_merge(s: Systems, e: dict) -> None:
     assert s.hubspot("companies", winner["id"])["hs_merged_object_ids"] == loser["id"]
 
 
+def check_valid_crm_restore(s: Systems, e: dict) -> None:
+    """Restored: the same company live again, changed at the restore; else still archived."""
+    (company,) = e["records"]
+    archived, archived_at, updated = s.con.execute(
+        "SELECT archived, archived_at, updated_at FROM hs_objects WHERE object_type = 'companies' AND id = ?",
+        (int(company["id"]),)).fetchone()
+    if e["details"]["restored"]:
+        assert (archived, archived_at) == (0, None)
+    else:
+        assert archived == 1 and archived_at <= updated
+
+
 def check_valid_full_credit(s: Systems, e: dict) -> None:
     """Stripe: paid by a credit note for the whole total, nothing collected, no charge; the ERP:
     reversed by an out_refund of the same total."""
@@ -435,7 +447,7 @@ def check_valid_overpayment(s: Systems, e: dict) -> None:
 VALID_CHECKS: dict[str, Callable[[Systems, dict], None]] = {
     "one_transfer": check_valid_one_transfer, "overpayment": check_valid_overpayment,
     "full_credit": check_valid_full_credit,
-    "crm_merge": check_valid_crm_merge,
+    "crm_merge": check_valid_crm_merge, "crm_restore": check_valid_crm_restore,
     "erp_archive": check_valid_erp_archive,
     "slow_posting": check_valid_slow_posting, "fx_calendar": check_valid_fx_calendar,
     "harvest_marking": check_valid_harvest_marking,

@@ -38,6 +38,14 @@ class Sales:
     def edits_company(self, company_id: str, **properties: str) -> None:
         self._call("PATCH", f"/crm/v3/objects/companies/{company_id}", {"properties": properties})
 
+    def archives_company(self, company_id: str) -> None:
+        response = self.session.delete(f"{self.url}/crm/v3/objects/companies/{company_id}", timeout=30)
+        assert response.status_code == 204, response.text
+
+    def restores_company(self, company_id: str) -> None:
+        """From the recycle bin, in HubSpot's web app (the CRM API has no restore)."""
+        self._call("POST", f"/web/objects/companies/{company_id}/restore", {})
+
     def merges_companies(self, kept: str, gone: str) -> None:
         self._call("POST", "/crm/v3/objects/companies/merge", {"primaryObjectId": kept, "objectIdToMerge": gone})
 

@@ -78,6 +78,25 @@ def a_client_typed_in_twice_then_merged(people: People, firm: Firm) -> Expect:
 
 
 @scenario
+def a_company_archived_by_mistake_then_restored(people: People, firm: Firm) -> Expect:
+    """A salesperson archives a client's company by mistake; ten days before the run a colleague
+    restores it from HubSpot's recycle bin."""
+    client = firm.billed_client()
+    people.sales.archives_company(client.company_id)
+    people.days_before_the_end(10, lambda: people.sales.restores_company(client.company_id))
+    return Expect(client, mess="crm_restore")
+
+
+@scenario
+def a_company_in_the_recycle_bin_at_the_run(people: People, firm: Firm) -> Expect:
+    """A salesperson archives a client's company by mistake two days before the run; nobody has
+    restored it yet. Concord reports nothing and has nowhere to write the client's values."""
+    client = firm.billed_client()
+    people.days_before_the_end(2, lambda: people.sales.archives_company(client.company_id))
+    return Expect(client, mess="crm_restore", check_crm=False)
+
+
+@scenario
 def a_company_with_the_same_name_elsewhere(people: People, firm: Firm) -> Expect:
     """Sales adds a prospect that shares a client's name, in another country, on another domain."""
     client = firm.billed_client()
