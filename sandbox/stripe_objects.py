@@ -714,6 +714,17 @@ def put_objects(con: sqlite3.Connection, docs: Iterable[Mapping[str, Any]],
                             "VALUES (?, ?, ?, ?)", rows)
 
 
+def delete_customer(con: sqlite3.Connection, customer_id: str) -> dict[str, Any]:
+    """Delete a customer as Stripe does: gone from every list, retrieved as a tombstone
+    (`{"id", "object": "customer", "deleted": true}`, stored as object `deleted_customer`); its
+    invoices, charges and credit notes stay. Returns the tombstone."""
+    tombstone = {"id": customer_id, "object": "customer", "deleted": True}
+    with _Transaction(con):
+        con.execute("UPDATE stripe_objects SET object = 'deleted_customer', doc = ? WHERE id = ? AND object = 'customer'",
+                    (_dumps(tombstone), customer_id))
+    return tombstone
+
+
 def put_object(con: sqlite3.Connection, doc: Mapping[str, Any],
                lines: Sequence[Mapping[str, Any]] | None = None) -> None:
     """Insert or update one Stripe object; see `put_objects`.

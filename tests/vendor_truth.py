@@ -236,7 +236,7 @@ def _date(epoch: int | None) -> dt.date | None:
 def expected_company_values(records: VendorRecords, firm: list[ClientRecords], as_of: dt.date
                             ) -> dict[str, dict[str, Any]]:
     """HubSpot company id -> the financial properties it must show (amounts as Decimal, dates
-    as date, None for a cleared property), for every client with a Stripe customer."""
+    as date, None for a cleared property), for every client Stripe bills (its customer perhaps deleted since)."""
     credit_notes = defaultdict(list)
     for note in records.credit_notes:
         if note["status"] != "void":
@@ -273,9 +273,11 @@ def expected_company_values(records: VendorRecords, firm: list[ClientRecords], a
     out: dict[str, dict[str, Any]] = {}
     for client in firm:
         customer = next((records.customers[c] for c in client.stripe_customer_ids if c in records.customers), None)
-        if customer is None:
+        # a customer deleted in Stripe is listed no more; its invoices still bill the client
+        billed_by = [i for c in client.stripe_customer_ids for i in by_customer.get(c, []) if i["status"] != "draft"]
+        if customer is None and not billed_by:
             continue
-        currency = customer["currency"].upper()
+        currency = (customer["currency"] if customer else billed_by[0]["currency"]).upper()
         balance = overdue = billed = Decimal(0)
         oldest = 0
         collections = False

@@ -3,8 +3,9 @@
 The first run of a table notes the newest event (the high-water mark) and then backfills the
 table from its list, newest first. Later runs follow `/v1/events` from the last event seen,
 collect the objects those events name, and re-read each one, so changes after creation
-(paid, voided, disputed, credited) land with the object's current state. Stripe keeps
-events for 30 days; a cursor older than that makes the table backfill in full again.
+(paid, voided, disputed, credited) land with the object's current state. A customer deleted
+since lands as its deletion event shows it, with `deleted = true`: its invoices still name it. Stripe keeps events for 30 days; a cursor older than that makes the table
+backfill in full again.
 
 Nested objects keep dlt's normaliser with `max_table_nesting=1`: top-level objects become
 `parent__child` columns (`status_transitions__paid_at`), the lines of an invoice or credit
@@ -58,12 +59,24 @@ def _backfill(api: ApiClient, table: Table, feed: EventFeed, state: dict[str, An
         logger.info("stripe: %s: the account has no events yet; the next run backfills again", table.name)
 
 
+def _deletions(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Object id -> the object as its `*.deleted` event shows it, marked `deleted`."""
+    out = {}
+    for event in events:
+        obj = (event.get("data") or {}).get("object")
+        if str(event.get("type", "")).endswith(".deleted") and isinstance(obj, dict) and isinstance(obj.get("id"), str):
+            out[obj["id"]] = {**obj, "deleted": True}
+    return out
+
+
 def _follow(api: ApiClient, table: Table, events: list[dict[str, Any]], state: dict[str, Any]) -> Iterator[Any]:
     ids = named_ids(events, table.follows)
     logger.info("stripe: %s: %d events since the last run name %d objects", table.name, len(events), len(ids))
+    deleted = _deletions(events) if table.keeps_deleted else {}
     seen: set[str] = set()
     for start in range(0, len(ids), PAGE_LIMIT):
-        docs = (retrieve(api, table.path, object_id) for object_id in ids[start:start + PAGE_LIMIT])
+        docs = ((retrieve(api, table.path, object_id) or deleted.get(object_id))
+                for object_id in ids[start:start + PAGE_LIMIT])
         yield from _land(api, table, [doc for doc in docs if doc is not None], seen)
     if events:
         state[CURSOR] = events[-1]["id"]

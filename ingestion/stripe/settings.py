@@ -41,6 +41,8 @@ class Table:
             it is landed with every line as the nested list `lines` (child table
             `<name>__lines`).
         line_columns: As `columns`, for the lines.
+        keeps_deleted: An object deleted since the last run still matters (other objects name
+            it): it lands as its deletion event shows it, with `deleted = true`.
     """
 
     name: str
@@ -51,6 +53,7 @@ class Table:
     json_columns: tuple[str, ...] = ("metadata",)
     has_lines: bool = False
     line_columns: Mapping[str, str] = field(default_factory=dict)
+    keeps_deleted: bool = False
 
 
 _BASE = {"id": "id", "created": "epoch"}
@@ -74,8 +77,9 @@ TABLES: tuple[Table, ...] = (
         columns={**_COMMON, "name": _T, "email": _T, "phone": _T, "description": _T, "currency": _T,
                  "balance": _I, "delinquent": _B, "invoice_prefix": _T, "next_invoice_sequence": _I,
                  "tax_exempt": _T, "address__line1": _T, "address__line2": _T, "address__city": _T,
-                 "address__postal_code": _T, "address__state": _T, "address__country": _T},
+                 "address__postal_code": _T, "address__state": _T, "address__country": _T, "deleted": _B},
         json_columns=("metadata", "preferred_locales", "invoice_settings"),
+        keeps_deleted=True,
     ),
     Table(
         "invoices", "/v1/invoices",

@@ -13,6 +13,8 @@
 - Objects the API created (customers, invoice items, invoices, their credit notes) live in the
   API's state only; the projection never writes them. An invoice the API finalised takes its
   number from the customer's sequence, so the simulation numbers its own invoices after it.
+- A customer deleted stays a tombstone: the projection never writes it again (its invoices
+  stay). The simulation does not stop billing it: delete only a client with nothing left to bill.
 """
 
 from __future__ import annotations

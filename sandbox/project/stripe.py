@@ -272,7 +272,12 @@ class StripeProjection:
         if len(w.orphans):
             keys += [(n_clients + k, w.orphans["created_at"][k]) for k in range(len(w.orphans))
                      if w.orphans["system"][k] == ORPHAN_STRIPE and w.orphans["created_at"][k] <= end]
+        deleted = {f["id"] for f in self.written
+                   if f["system"] == "stripe" and f["object"] == "customer" and f["action"] == "delete"}
         for key, created in keys:
+            if (d.stripe_customer_id[key] if key < n_clients else d.orphan_stripe_customer_id[key - n_clients]) \
+                    in deleted:
+                continue  # deleted through the API: a tombstone from then on
             invoices = self._customer_invoices(key)
             new = self.in_window(int(created))
             moved = len(invoices) and any(self.in_window(int(t)) for t in inv["finalized_at"][invoices])

@@ -241,12 +241,13 @@ class Ctx:
     changed: dict[str, tuple[dict[str, Any], list[dict[str, Any]] | None]] = \
         dataclasses.field(default_factory=dict)
     events: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    deleted: list[str] = dataclasses.field(default_factory=list)  # customers to delete
 
     def load(self, kind: str, object_id: Any, param: str, status: int = 400) -> dict[str, Any]:
         """The object as this request last left it; a resource_missing error if absent."""
         object_id = _str(object_id, param)
         doc = self.changed[object_id][0] if object_id in self.changed else so.load(self.con, object_id)
-        if doc is None or doc["object"] != kind:
+        if doc is None or doc["object"] != kind or doc.get("deleted"):
             raise _missing(kind, object_id, param, status)
         return doc
 
@@ -260,6 +261,8 @@ class Ctx:
         """Write the changed documents, then the events, in the request's transaction."""
         so.put_objects(self.con, [doc for doc, _ in self.changed.values()],
                        {key: lines for key, (_, lines) in self.changed.items() if lines is not None})
+        for customer_id in self.deleted:
+            so.delete_customer(self.con, customer_id)
         so.add_events(self.con, self.events)
 
     def emit(self, type: str, doc: Mapping[str, Any],
@@ -308,6 +311,7 @@ class StripeApp(VendorApp):
         route("POST", "/v1/customers", self._write(self.create_customer))
         route("GET", "/v1/customers/{id}", self._retrieve("customer"))
         route("POST", "/v1/customers/{id}", self._write(self.update_customer))
+        route("DELETE", "/v1/customers/{id}", self._write(self.delete_customer))
         route("GET", "/v1/invoiceitems", self.list_invoiceitems)
         route("POST", "/v1/invoiceitems", self._write(self.create_invoiceitem))
         route("GET", "/v1/invoiceitems/{id}", self._retrieve("invoiceitem"))
@@ -443,6 +447,9 @@ class StripeApp(VendorApp):
             object_id = request.params["id"]
             row = request.db.execute("SELECT doc FROM stripe_objects WHERE id = ? AND object = ?",
                                      (object_id, kind)).fetchone()
+            if row is None and kind == "customer":  # a deleted customer is retrieved as its tombstone
+                row = request.db.execute("SELECT doc FROM stripe_objects WHERE id = ? AND object = "
+                                         "'deleted_customer'", (object_id,)).fetchone()
             if row is None:
                 raise _missing(kind, object_id, "id", 404)
             if params.get("expand"):
@@ -772,6 +779,15 @@ class StripeApp(VendorApp):
         ctx.save(doc)
         ctx.emit("customer.created", doc)
         return doc
+
+    def delete_customer(self, ctx: Ctx, customer_id: str | None, p: dict[str, Any]) -> dict[str, Any]:
+        """Gone from every list, retrieved as a tombstone; its invoices stay (see
+        `so.delete_customer`). The event carries the customer as it was."""
+        doc = ctx.load("customer", customer_id, "id", 404)
+        facts.record(ctx.con, "stripe", "customer", doc["id"], "delete", ctx.now)
+        ctx.emit("customer.deleted", doc)
+        ctx.deleted.append(doc["id"])
+        return {"id": doc["id"], "object": "customer", "deleted": True}
 
     def update_customer(self, ctx: Ctx, customer_id: str | None, p: dict[str, Any]) -> dict[str, Any]:
         doc = ctx.load("customer", customer_id, "id", 404)
@@ -1280,6 +1296,7 @@ ACTIONS: dict[str, tuple[set[str], str]] = {
     "create_customer": ({"name", "email", "description", "phone", "metadata", "address",
                          "balance", "next_invoice_sequence", "invoice_prefix",
                          "preferred_locales", "tax_exempt", *EXPAND}, "/v1/customers"),
+    "delete_customer": (set(), "/v1/customers/{customer}"),
     "update_customer": ({"name", "email", "description", "phone", "metadata", "address",
                          "balance", "next_invoice_sequence", "invoice_prefix",
                          "preferred_locales", "tax_exempt", *EXPAND}, "/v1/customers/{customer}"),

@@ -287,6 +287,25 @@ def test_objects_created_through_the_api_arrive_on_the_next_run(sandbox, fresh_f
     assert landed(sandbox.warehouse, "invoices")[open_invoices[1]]["status"] == "void"
 
 
+def test_a_customer_deleted_after_a_load_stays_as_it_was_marked_deleted(sandbox, fresh_firm):
+    """Stripe retrieves a deleted customer as a bare tombstone; its invoices still name it, so it
+    lands as its deletion event shows it, marked deleted."""
+    source = stripe.source()
+    load(source=source)
+    docs = sandbox_docs(fresh_firm)
+    customer_id = sorted(docs["customers"])[0]
+    response = requests.delete(f"{sandbox.settings['SOURCES__STRIPE__BASE_URL']}/v1/customers/{customer_id}",
+                               headers={"Authorization": f"Bearer {sandbox.settings['SOURCES__STRIPE__API_KEY']}"},
+                               timeout=10)
+    assert response.json() == {"id": customer_id, "object": "customer", "deleted": True}
+
+    load(source=source)
+
+    row = landed(sandbox.warehouse, "customers")[customer_id]
+    assert row["deleted"] is True
+    assert (row["name"], row["email"]) == (docs["customers"][customer_id]["name"], docs["customers"][customer_id]["email"])
+
+
 def table_content(warehouse: Path) -> dict[str, list[tuple]]:
     """Every landed table without dlt's per-load columns, in a stable order."""
     out = {}

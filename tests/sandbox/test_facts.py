@@ -47,11 +47,12 @@ def firm(tmp_path: Path, serve):
     settings = server.client_settings()
 
     def stripe(path: str, **form: str) -> dict:
-        response = requests.post(f"{settings['SOURCES__STRIPE__BASE_URL']}{path}", data=form, timeout=30,
-                                 headers={"Authorization": f"Bearer {settings['SOURCES__STRIPE__API_KEY']}"})
+        response = requests.post(f"{stripe.base_url}{path}", data=form, timeout=30, headers=stripe.headers)
         assert response.status_code == 200, response.text
         return response.json()
 
+    stripe.base_url = settings["SOURCES__STRIPE__BASE_URL"]
+    stripe.headers = {"Authorization": f"Bearer {settings['SOURCES__STRIPE__API_KEY']}"}
     return data_dir, stripe
 
 

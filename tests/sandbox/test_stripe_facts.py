@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import requests
 from sqlalchemy import text
 
 from sandbox import erp_schema, store
@@ -142,6 +143,25 @@ def test_objects_a_client_creates_are_left_as_created(firm) -> None:
     assert stripe_docs(data_dir, "tax_rate") == [sales_tax]
     assert [i["status"] for i in after["invoice"]] == ["open"] and finalized["amount_due"] == 91500 + 7988
     assert {i["id"]: i["invoice"] for i in after["invoiceitem"]}[pending["id"]] == invoice["id"]
+
+
+def test_a_customer_deleted_stays_deleted_and_keeps_its_invoices(firm) -> None:
+    data_dir, stripe = firm
+    invoice_id, _ = open_invoices_paid_later()[9]
+    customer_id = stripe_doc(data_dir, invoice_id)["customer"]
+    invoices_before = {i["id"] for i in stripe_docs(data_dir, "invoice", customer=customer_id)}
+    tombstone = {"id": customer_id, "object": "customer", "deleted": True}
+    response = requests.delete(f"{stripe.base_url}/v1/customers/{customer_id}", headers=stripe.headers, timeout=30)
+    assert response.json() == tombstone
+    advance(data_dir, DAYS)
+    assert stripe_docs(data_dir, "customer", id=customer_id) == [], "gone from the customers"
+    assert requests.get(f"{stripe.base_url}/v1/customers/{customer_id}", headers=stripe.headers,
+                        timeout=30).json() == tombstone
+    after = {i["id"] for i in stripe_docs(data_dir, "invoice", customer=customer_id)}
+    assert invoices_before < after, "its invoices stay, and the simulation billed it again (which re-writes a customer)"
+    refused = requests.post(f"{stripe.base_url}/v1/invoiceitems", headers=stripe.headers, timeout=30,
+                            data={"customer": customer_id, "amount": "100", "currency": "usd"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "resource_missing"
 
 
 def test_an_invoice_the_api_finalised_keeps_its_number_in_the_customers_sequence(firm) -> None:

@@ -86,6 +86,7 @@ class Run:
     crm: dict[str, dict[str, str | None]]
     truth: dict[str, dict[str, Any]]
     units_per_dollar: dict[str, Decimal]
+    warehouse: Warehouse
 
     def rows_about(self, expect: Expect) -> list[dict[str, Any]]:
         customer = customer_id(expect.hubspot_company_id) if expect.hubspot_company_id else None
@@ -174,7 +175,7 @@ def run(tmp_path_factory, request) -> Iterator[Run]:
         clients = {c.hubspot_company_ids[0]: c for c in vendor_truth.clients(data_dir)}
         billed = [clients[e.client.company_id] for e in expected.values() if e.client]
         truth = vendor_truth.expected_company_values(records, billed, as_of)
-        yield Run(expected, exceptions, crm_values(settings, "companies"), truth, units_per_dollar)
+        yield Run(expected, exceptions, crm_values(settings, "companies"), truth, units_per_dollar, warehouse)
 
 
 def rates_on(erp: Engine, day: dt.date) -> dict[str, Decimal]:

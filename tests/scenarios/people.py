@@ -85,6 +85,10 @@ class Billing:
     def edits_customer(self, customer_id: str, **form: str) -> None:
         self.post(f"/v1/customers/{customer_id}", **form)
 
+    def deletes_customer(self, customer_id: str) -> None:
+        response = self.session.delete(f"{self.url}/v1/customers/{customer_id}", timeout=30)
+        assert response.status_code == 200 and response.json()["deleted"], response.text
+
     def creates_tax_rate(self, name: str, percentage: str, country: str) -> str:
         return self.post("/v1/tax_rates", display_name=name, percentage=percentage, inclusive="false",
                          country=country, jurisdiction=country, tax_type="vat")["id"]

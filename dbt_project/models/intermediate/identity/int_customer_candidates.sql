@@ -27,7 +27,7 @@ erp_companies as (
 
 stripe_customers as (
 
-    select * from {{ ref('stg_stripe__customers') }}
+    select * from {{ ref('int_stripe_customers') }}
 
 ),
 

@@ -51,7 +51,7 @@ account_moves as (
 
 stripe_customers as (
 
-    select * from {{ ref('stg_stripe__customers') }}
+    select * from {{ ref('int_stripe_customers') }}
 
 ),
 

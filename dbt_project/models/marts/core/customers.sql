@@ -57,7 +57,7 @@ sale_orders as (
 
 stripe_customers as (
 
-    select * from {{ ref('stg_stripe__customers') }}
+    select * from {{ ref('int_stripe_customers') }}
 
 ),
 

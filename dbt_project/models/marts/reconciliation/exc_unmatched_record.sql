@@ -15,7 +15,7 @@ unmatched as (
 
 stripe_customers as (
 
-    select customer_id, currency_code from {{ ref('stg_stripe__customers') }}
+    select customer_id, currency_code from {{ ref('int_stripe_customers') }}
 
 ),
 

@@ -35,6 +35,7 @@ renamed as (
 
         -- booleans
         coalesce(delinquent, false) as is_delinquent,
+        coalesce(deleted, false) as is_deleted,
         coalesce(livemode, false) as is_livemode,
 
         -- timestamps
