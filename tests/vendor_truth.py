@@ -25,7 +25,8 @@ from sandbox.world.derived import (
     ERP_CLIENT_PARTNER_BASE, ERP_DUPLICATE_PARTNER_BASE, HS_COMPANY_BASE, HS_DUPLICATE_COMPANY_BASE, HV_CLIENT_BASE,
     HV_DUPLICATE_CLIENT_BASE, derive,
 )
-from sandbox.world.firm import CF_DUPLICATE, DUP_ERP, DUP_HARVEST, DUP_HUBSPOT, DUP_STRIPE, simulate
+from sandbox.world.codes import CF_DUPLICATE, DUP_ERP, DUP_HARVEST, DUP_HUBSPOT, DUP_STRIPE
+from sandbox.world.firm import simulate
 
 OPEN_DISPUTES = {"needs_response", "under_review", "warning_needs_response", "warning_under_review"}
 COLLECTIONS_AFTER_DAYS = 90

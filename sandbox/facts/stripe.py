@@ -23,7 +23,8 @@ from typing import Any
 
 from sandbox.stripe_objects import stripe_id
 from sandbox.world.config import DAY, NEVER
-from sandbox.world.firm import PAID, UNCOLLECTIBLE, VOIDED, World
+from sandbox.world.codes import PAID, UNCOLLECTIBLE, VOIDED
+from sandbox.world.firm import World
 
 FINANCE_LAG = DAY  # finance follows a billing write in the ERP the next day, inside the SLA
 

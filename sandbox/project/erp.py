@@ -19,7 +19,8 @@ from sandbox.world.derived import (
     ERP_CLIENT_PARTNER_BASE, ERP_DUPLICATE_PARTNER_BASE, ERP_INVOICE_CONTACT_BASE, ERP_MISC_PARTNER_ID,
     ERP_INSTALMENT_PAYMENT_BASE, ERP_REFUND_BASE, HS_DEAL_BASE, Derived,
 )
-from sandbox.world.firm import CF_DUPLICATE, DUP_ERP, IF_UNAPPLIED, PAID, World
+from sandbox.world.codes import CF_DUPLICATE, DUP_ERP, IF_UNAPPLIED, PAID
+from sandbox.world.firm import World
 
 COUNTRY_IDS = {"US": 233, "GB": 231, "DE": 57, "FR": 75, "NL": 165}
 CURRENCY_IDS = {"USD": 1, "GBP": 147, "EUR": 125}

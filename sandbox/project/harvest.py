@@ -18,9 +18,8 @@ from sandbox.world.derived import (
     HV_ORPHAN_CLIENT_BASE, HV_ORPHAN_PROJECT_BASE, HV_PROJECT_BASE, HV_TASK_ASSIGNMENT_BASE, HV_TASK_BASE,
     HV_TIME_ENTRY_BASE, HV_USER_ASSIGNMENT_BASE, HV_USER_BASE, Derived,
 )
-from sandbox.world.firm import (
-    CF_DUPLICATE, DUP_HARVEST, FIXED_FEE, ORPHAN_HARVEST, RETAINER, T_AND_M, World,
-)
+from sandbox.world.codes import CF_DUPLICATE, DUP_HARVEST, FIXED_FEE, ORPHAN_HARVEST, RETAINER, T_AND_M
+from sandbox.world.firm import World
 
 TIME_NOTES = (
     "Stakeholder interviews", "Workshop preparation", "Data model review", "Status meeting with client",

@@ -16,7 +16,8 @@ from sandbox.world.derived import (
     HS_COMPANY_BASE, HS_CONTACT_BASE, HS_DEAL_BASE, HS_DUPLICATE_COMPANY_BASE, HS_MERGED_COMPANY_BASE, OWNER_BASE,
     Derived,
 )
-from sandbox.world.firm import CF_DUPLICATE, DUP_HUBSPOT, World
+from sandbox.world.codes import CF_DUPLICATE, DUP_HUBSPOT
+from sandbox.world.firm import World
 
 # HubSpot's association type ids (HUBSPOT_DEFINED): primary and unlabeled, each direction.
 CONTACT_TO_COMPANY = ((1, "Primary"), (279, None))

@@ -18,9 +18,8 @@ from sandbox.project import Window
 from sandbox.world import names, tax
 from sandbox.world.config import CURRENCIES, DAY, NEVER, SERVICES
 from sandbox.world.derived import HS_COMPANY_BASE, Derived, invoice_prefix
-from sandbox.world.firm import (
-    CF_DUPLICATE, DUP_STRIPE, MILESTONE, ORPHAN_STRIPE, RETAINER_FEE, TM_MONTHLY, World,
-)
+from sandbox.world.codes import CF_DUPLICATE, DUP_STRIPE, MILESTONE, ORPHAN_STRIPE, RETAINER_FEE, TM_MONTHLY
+from sandbox.world.firm import World
 
 EVENT_RETENTION = 30 * DAY
 DISPUTE_REASONS = ("general", "product_unacceptable", "product_not_received", "fraudulent")

@@ -15,9 +15,11 @@ import numpy as np
 from sandbox.stripe_objects import stripe_id
 from sandbox.world import identity, names
 from sandbox.world.config import DAY, NEVER
-from sandbox.world.firm import (
-    ATTR_COUNTRY, ATTR_DOMAIN, ATTR_VAT, CF_ATTRIBUTE, CF_DUPLICATE, CF_MISSING_IN_ERP, DUP_ERP, DUP_HARVEST, DUP_HUBSPOT, DUP_STRIPE, EF_NO_PROJECT, World,
+from sandbox.world.codes import (
+    ATTR_COUNTRY, ATTR_DOMAIN, ATTR_VAT, CF_ATTRIBUTE, CF_DUPLICATE, CF_MISSING_IN_ERP, DUP_ERP, DUP_HARVEST,
+    DUP_HUBSPOT, DUP_STRIPE, EF_NO_PROJECT,
 )
+from sandbox.world.firm import World
 
 HS_COMPANY_BASE = 20_000_000_000
 HS_DUPLICATE_COMPANY_BASE = 29_000_000_000

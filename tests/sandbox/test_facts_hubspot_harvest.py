@@ -28,7 +28,8 @@ from sandbox.world.derived import (
     HS_COMPANY_BASE, HS_DEAL_BASE, HS_DUPLICATE_COMPANY_BASE, HS_MERGED_COMPANY_BASE, HV_CLIENT_BASE, HV_PROJECT_BASE, HV_TASK_BASE,
     HV_TIME_ENTRY_BASE, HV_USER_BASE, Derived, derive,
 )
-from sandbox.world.firm import CF_DUPLICATE, DUP_HUBSPOT, T_AND_M, TM_MONTHLY, World, simulate
+from sandbox.world.codes import CF_DUPLICATE, DUP_HUBSPOT, T_AND_M, TM_MONTHLY
+from sandbox.world.firm import World, simulate
 
 AS_OF, DAYS, SEED = "2026-06-01", 45, 8
 START = parse_date(AS_OF)

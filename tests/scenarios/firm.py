@@ -15,7 +15,8 @@ import numpy as np
 
 from sandbox.world.config import CURRENCIES, DAY, NEVER, SCALES, WorldConfig, fault_rates, noise_rates, parse_date
 from sandbox.world.derived import ERP_CLIENT_PARTNER_BASE, HS_COMPANY_BASE, HS_DEAL_BASE, HV_TIME_ENTRY_BASE, derive
-from sandbox.world.firm import TM_MONTHLY, simulate
+from sandbox.world.codes import TM_MONTHLY
+from sandbox.world.firm import simulate
 
 SEED, AS_OF, DAYS = 31, "2026-10-01", 16
 START = "2025-11-01"
