@@ -70,7 +70,8 @@ class GroundTruth:
     def entries(self) -> list[dict[str, Any]]:
         found = [*self._clients(), *self._engagements(), *self._unbilled(), *self._invoices(), *self._orphans()]
         found.sort(key=lambda e: (e["detectable_at"], e["exception_type"], e["fault_id"]))
-        valid = [*self._taxed(), *self._payments(), *self._identities(), *self._harvest_marks(), *self._timing()]
+        valid = [*self._taxed(), *self._payments(), *self._identities(), *self._harvest_marks(), *self._corrections(),
+                 *self._timing()]
         valid.sort(key=lambda e: e["valid_id"])
         return found + valid
 
@@ -461,6 +462,19 @@ class GroundTruth:
                              "evidence of billing, the Stripe invoice is", billing_month=label,
                              marked_entries=len(group), marked_but_not_invoiced=wrong)
 
+    def _corrections(self) -> Iterator[dict[str, Any]]:
+        """Billable entries whose hours were corrected after approval, before the month's invoice."""
+        t, at = self.world.time_entries, self.at
+        if not len(t):
+            return
+        for row in np.flatnonzero((t["corrected_at"] <= at) & ~t["deleted"]).tolist():
+            yield self.valid(f"harvest_correction:{row}", "harvest_correction",
+                             int(self.world.engagements["client"][t["engagement"][row]]),
+                             [record("harvest", "time_entry", HV_TIME_ENTRY_BASE + row)],
+                             "hours corrected after approval (the week reopened and approved again) before the "
+                             "month was invoiced: the invoice bills the corrected hours",
+                             hours=float(t["hours"][row]), hours_logged=float(t["hours_logged"][row]))
+
     def _timing(self) -> Iterator[dict[str, Any]]:
         """Invoices the ERP posts (or whose payment it applies) days late but inside the SLA, and
         the days whose FX rate is off the usual calendar."""
@@ -513,6 +527,7 @@ def noise_served(entries: list[dict[str, Any]]) -> dict[str, int]:
                  "crm_merge": "HubSpot companies merged", "crm_restore": "HubSpot companies restored",
                  "overpayment": "invoices overpaid", "one_transfer": "transfers settling several invoices",
                  "harvest_marking": "project months marked invoiced by hand in Harvest",
+                 "harvest_correction": "Harvest hours corrected after approval",
                  "slow_posting": "invoices posted late within the SLA",
                  "fx_calendar": "FX days off the business calendar"}.get(label, label)
         served[label] = served.get(label, 0) + count

@@ -9,7 +9,10 @@ plans the entry (`amend_time`), before anything is billed from it:
   truth; the rest of its week is approved and its month invoiced without it.
 - An edited entry has the hours, spent date, project and task written, and what follows from
   them (client, assignments, billable, rate); its month's Stripe invoice bills the hours Harvest
-  shows and an unbilled-time fault counts them. The firm still approves it (with the week it
+  shows and an unbilled-time fault counts them. An approved entry can be edited once a manager
+  reopens it in the web app; it is approved when they approve it again (or never, if not).
+  Reopen only entries whose month is not invoiced yet: the world takes the edit as if it had
+  always been so, and an invoice already issued in Stripe would not follow it. The firm still approves it (with the week it
   was moved to, if that week is approved later). The notes written are laid over every later
   projection of it (`harvest_notes`), the world keeping no text.
 - Entries the API created live in the API's state only: the projection never writes them, so
@@ -23,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Callable
 
-from sandbox.world.config import DAY
+from sandbox.world.config import DAY, NEVER
 from sandbox.world.derived import HV_PROJECT_BASE, HV_TASK_BASE, HV_TIME_ENTRY_BASE, HV_USER_ASSIGNMENT_BASE
 from sandbox.world.firm import World
 from sandbox.world.table import Table
@@ -31,15 +34,14 @@ from sandbox.world.table import Table
 EPOCH = dt.date(1970, 1, 1)
 
 
-def _entry_writes(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [f for f in facts if f["system"] == "harvest" and f["object"] == "time_entry"
-            and f["action"] in ("update", "delete")]
+def _entry_writes(facts: list[dict[str, Any]], actions: tuple[str, ...] = ("update", "delete")) -> list[dict[str, Any]]:
+    return [f for f in facts if f["system"] == "harvest" and f["object"] == "time_entry" and f["action"] in actions]
 
 
 def amend_time(facts: list[dict[str, Any]]) -> Callable[[Table, int], None] | None:
     """The simulator's hook (`simulate(..., amend_time=)`) rewriting simulated time entries as
     the API left them; None when no simulated entry was written."""
-    writes = _entry_writes(facts)
+    writes = _entry_writes(facts, ("update", "delete", "reopen", "approve"))
     if not writes:
         return None
 
@@ -50,6 +52,10 @@ def amend_time(facts: list[dict[str, Any]]) -> Callable[[Table, int], None] | No
                 continue  # another month's entry, or one the API created
             if fact["action"] == "delete":
                 entries["deleted"][row] = True
+            elif fact["action"] == "reopen":
+                entries["approved_at"][row] = NEVER
+            elif fact["action"] == "approve":
+                entries["approved_at"][row] = int(fact["at"])
             else:
                 _edit(entries, row, fact)
 
@@ -64,7 +70,8 @@ def _edit(entries: Table, row: int, fact: dict[str, Any]) -> None:
     approved = int(entries["approved_at"][row])
     entries["approved_at"][row] = max(approved, approved + (new_monday - old_monday) * DAY)
     entries["spent_day"][row] = day
-    entries["hours"][row] = float(fact["hours"])
+    entries["hours"][row] = entries["hours_logged"][row] = float(fact["hours"])
+    entries["corrected_at"][row] = NEVER  # the write is what Harvest shows from now on
     entries["engagement"][row] = int(fact["project_id"]) - HV_PROJECT_BASE
     entries["member"][row] = int(fact["user_assignment_id"]) - HV_USER_ASSIGNMENT_BASE
     entries["task"][row] = int(fact["task_id"]) - HV_TASK_BASE

@@ -162,7 +162,9 @@ def _time_entries(world: World, d: Derived, window: Window, con: sqlite3.Connect
     # Harvest's invoicing is off (the firm invoices in Stripe): an entry is `is_billed` only where
     # someone marked it invoiced by hand
     created, approved, marked = entries["created_at"], entries["approved_at"], entries["marked_at"]
-    rows = np.flatnonzero(window.visible(created) & window.changed(created, approved, marked) & ~entries["deleted"])
+    corrected = entries["corrected_at"]
+    rows = np.flatnonzero(window.visible(created) & window.changed(created, approved, marked, corrected)
+                          & ~entries["deleted"])
     if not len(rows):
         return 0
     end = window.end
@@ -170,13 +172,14 @@ def _time_entries(world: World, d: Derived, window: Window, con: sqlite3.Connect
     is_closed = e["approved_at"] <= end
     is_billed = e["marked_at"] <= end
     locked_reason = np.where(is_billed, LOCKED_INVOICED, np.where(is_closed, LOCKED_APPROVED, None))
-    updated = window.stamp_s(window.last(e["created_at"], e["approved_at"], e["marked_at"]))
+    updated = window.stamp_s(window.last(e["created_at"], e["approved_at"], e["marked_at"], e["corrected_at"]))
+    hours = np.where(e["corrected_at"] <= end, e["hours"], e["hours_logged"])  # as logged until corrected
     engagement = e["engagement"]
     client = world.engagements["client"][engagement]
     columns = (
         HV_TIME_ENTRY_BASE + rows, day_strings(e["spent_day"]), HV_USER_BASE + e["user"],
         HV_USER_ASSIGNMENT_BASE + e["member"], HV_CLIENT_BASE + client, HV_PROJECT_BASE + engagement,
-        HV_TASK_BASE + e["task"], HV_TASK_ASSIGNMENT_BASE + engagement * 10 + e["task"], e["hours"],
+        HV_TASK_BASE + e["task"], HV_TASK_ASSIGNMENT_BASE + engagement * 10 + e["task"], hours,
         _notes(e["note"], HV_TIME_ENTRY_BASE + rows, written_notes), (is_closed | is_billed).astype(np.int64), locked_reason,
         is_closed.astype(np.int64), is_billed.astype(np.int64), e["billable"].astype(np.int64),
         np.ones(len(rows), dtype=np.int64), np.where(e["billable"], e["rate"], None),

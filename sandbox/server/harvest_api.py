@@ -15,8 +15,9 @@ What it reproduces, from Harvest's public documentation:
 - Objects are rendered by SQLite (`json_object` over joins), so serving a 2000-record page costs
   one query and a string join, not a Python loop over records.
 - Writes: create, update and delete time entries; locked (approved or invoiced) entries refuse
-  edits. Outside the API, `POST /harvest/web/time_entries/mark_invoiced` does what the web app
-  does when someone marks entries invoiced by hand. Stamps come from the sandbox clock, never the wall clock. Each write is recorded as a
+  edits. Outside the API, `POST /harvest/web/time_entries/{mark_invoiced,reopen,approve}` do what
+  the web app does when someone marks entries invoiced by hand, reopens approved entries for a
+  correction, or approves them. Stamps come from the sandbox clock, never the wall clock. Each write is recorded as a
   fact (`sandbox.facts.harvest`), so `advance` keeps it.
 - Errors: 404 `{"status": 404, "error": "Not Found"}`, 422 `{"message": ...}`, 429 with
   `Retry-After` (seconds) when the 100-requests-per-15-s limit is on.
@@ -37,7 +38,7 @@ from urllib.parse import urlencode
 import orjson
 
 from sandbox import facts, store
-from sandbox.project.harvest import LOCKED_INVOICED
+from sandbox.project.harvest import LOCKED_APPROVED, LOCKED_INVOICED
 from sandbox.server.core import (
     ApiError,
     RatePolicy,
@@ -420,6 +421,8 @@ class HarvestApp(VendorApp):
         self.route("PATCH", "/v2/time_entries/{id}", self.update_time_entry)
         self.route("DELETE", "/v2/time_entries/{id}", self.delete_time_entry)
         self.route("POST", "/web/time_entries/mark_invoiced", self.mark_invoiced)
+        self.route("POST", "/web/time_entries/reopen", self.reopen)
+        self.route("POST", "/web/time_entries/approve", self.approve)
 
     # --- VendorApp hooks ---
 
@@ -558,18 +561,45 @@ class HarvestApp(VendorApp):
         return Response(200, b"")
 
 
+    def reopen(self, request: Request) -> Response:
+        """What a manager does in Harvest's web app to let approved entries be corrected (its API
+        cannot): each entry of `{"ids": [...]}` is no longer approved nor locked. Entries marked
+        invoiced stay locked. 200 with the ids reopened."""
+        return self._set_approval(request, approved=False)
+
+    def approve(self, request: Request) -> Response:
+        """Approving entries in Harvest's web app: each entry of `{"ids": [...]}` is approved and
+        locked. 200 with the ids approved."""
+        return self._set_approval(request, approved=True)
+
+    def _set_approval(self, request: Request, *, approved: bool) -> Response:
+        ids = _entry_ids(request)
+        con = request.db
+        done = []
+        with write_transaction(con):
+            stamp = store.Clock(con).stamp_ms() // 1000
+            for entry_id in ids:
+                row = con.execute("SELECT is_closed, is_billed FROM hv_time_entries WHERE id = ?", (entry_id,)).fetchone()
+                if row is None:
+                    raise ApiError(404, f"time entry {entry_id} not found")
+                if bool(row[0]) == approved or row[1]:
+                    continue
+                con.execute("UPDATE hv_time_entries SET is_closed = ?, is_locked = ?, locked_reason = ?, updated_at = ? "
+                            "WHERE id = ?", (int(approved), int(approved), LOCKED_APPROVED if approved else None,
+                                             stamp, entry_id))
+                facts.record(con, "harvest", "time_entry", str(entry_id), "approve" if approved else "reopen", stamp)
+                done.append(entry_id)
+        return json_response(200, {"approved" if approved else "reopened": done})
+
     def mark_invoiced(self, request: Request) -> Response:
         """What Harvest's web app does when someone marks time entries invoiced by hand (its API
         has no such write): each entry of `{"ids": [...]}` becomes billed and locked, on no
         Harvest invoice. 200 with the ids now marked."""
-        ids = request_fields(request).get("ids")
-        if not isinstance(ids, list) or not ids or any(_field_int(i) is None for i in ids):
-            raise ApiError(422, "ids must be a non-empty list of time entry ids")
         con = request.db
         marked = []
         with write_transaction(con):
             stamp = store.Clock(con).stamp_ms() // 1000
-            for entry_id in (_field_int(i) for i in ids):
+            for entry_id in _entry_ids(request):
                 row = con.execute("SELECT is_billed FROM hv_time_entries WHERE id = ?", (entry_id,)).fetchone()
                 if row is None:
                     raise ApiError(404, f"time entry {entry_id} not found")
@@ -824,6 +854,14 @@ def request_fields(request: Request) -> dict[str, Any]:
             raise ApiError(400, "request body must be a JSON object")
         return data
     return dict(request.form())
+
+
+def _entry_ids(request: Request) -> list[int]:
+    """The time entry ids of a web-app action's body, `{"ids": [...]}`; 422 otherwise."""
+    ids = request_fields(request).get("ids")
+    if not isinstance(ids, list) or not ids or any(_field_int(i) is None for i in ids):
+        raise ApiError(422, "ids must be a non-empty list of time entry ids")
+    return [_field_int(i) for i in ids]
 
 
 def refuse_if_locked(state: tuple[Any, ...]) -> None:

@@ -141,6 +141,7 @@ NOISE_KINDS = (
     "crm_merge",
     "crm_restore",
     "harvest_marking",
+    "harvest_correction",
     "slow_posting",
     "fx_calendar",
 )
@@ -150,7 +151,8 @@ NOISE_KINDS = (
 # no fault, dispute or earlier credit note, `one_transfer` per client with two such invoices in a month,
 # `overpayment` per such invoice outside a grouped transfer (see world/payments.py); `homonym`, `extra_domain` and
 # `vat_format` per new client without a fault, `erp_archive`, `crm_merge` and `crm_restore` per client (see world/identity.py); `harvest_marking` per T&M
-# engagement whose project manager marks time invoiced in Harvest by hand; `slow_posting` per
+# engagement whose project manager marks time invoiced in Harvest by hand; `harvest_correction` per
+# billable time entry (world/corrections.py); `slow_posting` per
 # invoice (world/slow_posting.py); `fx_calendar` per day: a weekend rate published, a weekday's missing.
 DEFAULT_NOISE_RATES = {
     "tax": 1.0,
@@ -166,6 +168,7 @@ DEFAULT_NOISE_RATES = {
     "crm_merge": 0.05,
     "crm_restore": 0.03,
     "harvest_marking": 0.3,
+    "harvest_correction": 0.01,
     "slow_posting": 0.15,
     "fx_calendar": 0.1,
 }

@@ -18,12 +18,13 @@ from typing import Callable
 
 import numpy as np
 
-from sandbox.world import identity, names, tax
+from sandbox.world import corrections, identity, names, tax
 from sandbox.world.codes import (
     CF_ATTRIBUTE, CF_DUPLICATE, CF_MISSING_IN_ERP, CF_NONE, EF_CONTRACT_AMENDED, EF_CONTRACT_TYPO, EF_NONE,
     EF_NO_PROJECT, FIXED_FEE, MILESTONE, ORPHAN_HARVEST, ORPHAN_STRIPE, ORPHAN_WORKSHOP, RETAINER, RETAINER_FEE,
-    S_BILLING, S_CLIENTS, S_DEALS, S_EXPENSES, S_FX, S_NOISE_FX, S_NOISE_HARVEST, S_NOISE_IDENTITY,
-    S_NOISE_OVERPAYMENTS, S_NOISE_PAYMENTS, S_NOISE_TAX, S_NOISE_TIMING, S_NOISE_TRANSFERS, S_ORPHANS, S_STATIC,
+    S_BILLING, S_CLIENTS, S_DEALS, S_EXPENSES, S_FX, S_NOISE_CORRECTIONS, S_NOISE_FX, S_NOISE_HARVEST,
+    S_NOISE_IDENTITY, S_NOISE_OVERPAYMENTS, S_NOISE_PAYMENTS, S_NOISE_TAX, S_NOISE_TIMING, S_NOISE_TRANSFERS,
+    S_ORPHANS, S_STATIC,
     S_TIME, T_AND_M,
 )
 from sandbox.world.config import (
@@ -144,6 +145,7 @@ class FirmSimulator(Invoicing):
         self.payment_noise = stream(seed, m, S_NOISE_PAYMENTS)
         self.transfer_noise = stream(seed, m, S_NOISE_TRANSFERS)
         self.overpayment_noise = stream(seed, m, S_NOISE_OVERPAYMENTS)
+        self.correction_noise = stream(seed, m, S_NOISE_CORRECTIONS)
         self.harvest_noise = stream(seed, m, S_NOISE_HARVEST)
         self.timing_noise = stream(seed, m, S_NOISE_TIMING)
         self._new_clients(stream(seed, m, S_CLIENTS), m, m0, m1, stream(seed, m, S_NOISE_TAX),
@@ -512,6 +514,7 @@ class FirmSimulator(Invoicing):
             note=rng.integers(0, 12, n),
             deleted=np.zeros(n, dtype=bool),  # deleted through Harvest's API (`amend_time`)
         )
+        corrections.plan(entries, self.correction_noise, self.noise.get("harvest_correction", 0.0))
         first = self._append("time_entries", entries)
         if self.amend_time is not None:
             self.amend_time(entries, first)

@@ -429,6 +429,36 @@ def test_time_marked_invoiced_by_hand_in_harvest_stays_marked(firm: Firm) -> Non
     assert [int(f["id"]) for f in firm.facts("harvest", "mark_invoiced")] == ids
 
 
+def approved_entry_of_an_unbilled_month() -> int:
+    """A billable entry of MONTH approved by AS_OF, on a T&M engagement with no week left off its
+    invoice for MONTH, which is issued within DAYS."""
+    t, faulty = world().time_entries, fault_months()
+    in_month = (t["spent_day"] >= np.datetime64(MONTH, "D").astype(np.int64)) & (t["spent_day"] < START // DAY)
+    for row in np.flatnonzero(in_month & t["billable"] & (t["approved_at"] <= START)
+                              & (t["corrected_at"] >= NEVER) & (t["billed_at"] > START)).tolist():
+        if int(t["engagement"][row]) not in faulty:
+            return row
+    raise AssertionError("the firm needs an approved entry of a month not yet invoiced")
+
+
+def test_an_approved_entry_reopened_and_corrected_in_harvest_is_billed_as_corrected(firm: Firm) -> None:
+    row = approved_entry_of_an_unbilled_month()
+    t = world().time_entries
+    entry_id, user = HV_TIME_ENTRY_BASE + row, HV_USER_BASE + int(t["user"][row])
+    engagement = int(t["engagement"][row])
+    firm.harvest("PATCH", f"/time_entries/{entry_id}", 422, json={"hours": 1})  # approved: locked
+    assert firm.harvest_web("/time_entries/reopen", json={"ids": [entry_id]}) == {"reopened": [entry_id]}
+    corrected = firm.harvest("PATCH", f"/time_entries/{entry_id}", json={"hours": float(t["hours"][row]) + 2})
+    assert firm.harvest_web("/time_entries/approve", json={"ids": [entry_id]}) == {"approved": [entry_id]}
+    firm.advance()
+    after = firm.harvest("GET", f"/time_entries/{entry_id}")
+    assert (after["hours"], after["is_closed"]) == (corrected["hours"], True)
+    assert 0 < firm.billed_hours(may_invoice(engagement), user) == firm.approved_hours(HV_PROJECT_BASE + engagement, user), \
+        "the month's invoice bills the corrected hours"
+    assert [f["action"] for f in firm.facts("harvest", "reopen") + firm.facts("harvest", "approve")] == [
+        "reopen", "approve"]
+
+
 def test_a_company_merged_in_hubspot_stays_merged(firm: Firm) -> None:
     client = clients_winning_their_first_deal()[1]
     gone = HS_COMPANY_BASE + client

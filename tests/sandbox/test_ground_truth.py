@@ -359,6 +359,14 @@ def check_valid_harvest_marking(s: Systems, e: dict) -> None:
     assert marked == e["details"]["marked_entries"] > 0
 
 
+def check_valid_harvest_correction(s: Systems, e: dict) -> None:
+    """Harvest shows the corrected hours, not those first logged, on an approved entry."""
+    (entry,) = e["records"]
+    hours, closed = s.con.execute("SELECT hours, is_closed FROM hv_time_entries WHERE id = ?",
+                                  (int(entry["id"]),)).fetchone()
+    assert closed and hours == e["details"]["hours"] != e["details"]["hours_logged"]
+
+
 def check_valid_slow_posting(s: Systems, e: dict) -> None:
     """Posted three to five days after finalisation: late, but inside the five-day SLA."""
     invoice = s.stripe(_record(e, "stripe", "invoice")[0]["id"])
@@ -450,7 +458,7 @@ VALID_CHECKS: dict[str, Callable[[Systems, dict], None]] = {
     "crm_merge": check_valid_crm_merge, "crm_restore": check_valid_crm_restore,
     "erp_archive": check_valid_erp_archive,
     "slow_posting": check_valid_slow_posting, "fx_calendar": check_valid_fx_calendar,
-    "harvest_marking": check_valid_harvest_marking,
+    "harvest_marking": check_valid_harvest_marking, "harvest_correction": check_valid_harvest_correction,
     "tax": check_valid_tax, "partial_payment": check_valid_partial_payment, "refund": check_valid_refund,
     "homonym": check_valid_homonym, "extra_domain": check_valid_extra_domain, "vat_format": check_valid_vat_format,
 }

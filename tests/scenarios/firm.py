@@ -114,6 +114,20 @@ class Firm:
         return Invoice(self.client(int(inv["client"][i])), d.stripe_invoice_id[i], d.invoice_number[i],
                        int(inv["total"][i]), i)
 
+    def approved_entry_invoiced_after(self, by: int) -> tuple[Client, int, float]:
+        """(client, Harvest id, hours) of a billable entry approved before `by` (epoch s) whose
+        month's time invoice is finalised after it."""
+        t, inv = self.w.time_entries, self.w.invoices
+        monthly = inv["kind"] == TM_MONTHLY
+        for row in np.flatnonzero(t["billable"] & (t["approved_at"] < by - DAY) & ~t["deleted"])[::-1].tolist():
+            first = int(np.datetime64(int(t["spent_day"][row]), "D").astype("datetime64[M]").astype("datetime64[D]")
+                        .astype(np.int64))
+            invoice = monthly & (inv["engagement"] == t["engagement"][row]) & (inv["period_start_day"] == first)
+            client = int(self.w.engagements["client"][t["engagement"][row]])
+            if invoice.any() and inv["finalized_at"][invoice].min() > by + DAY and client not in self.taken:
+                return self.client(client), HV_TIME_ENTRY_BASE + row, float(t["hours"][row])
+        raise LookupError("no approved entry of a month not yet invoiced left for a scenario")
+
     def approved_time(self, invoice: Invoice) -> list[int]:
         """Harvest ids of the approved billable time entries of a monthly time invoice's month."""
         inv, t = self.w.invoices, self.w.time_entries

@@ -61,6 +61,7 @@ class Expect:
     subjects: tuple[str, ...] = ()
     check_crm: bool = True
     mess: str | None = None  # the kind of valid mess the scenario makes (a noise kind where the generator makes it)
+    holds: Callable[[], None] | None = None  # what else must hold after the run, read from the vendors
 
     @property
     def hubspot_company_id(self) -> str | None:
@@ -127,6 +128,8 @@ class Run:
             shown = crm_as_truth_types(self.crm[expect.client.company_id])
             wrong = {k: (shown[k], truth[k]) for k in (*AMOUNTS, *DATES, *OTHERS) if shown[k] != truth[k]}
             assert not wrong, f"{name}: CRM (shown, vendors' records): {wrong}"
+        if expect.holds:
+            expect.holds()
 
 
 @pytest.fixture(scope="session")

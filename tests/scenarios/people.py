@@ -115,19 +115,36 @@ class Billing:
 
 
 class ProjectManager:
-    """Harvest, in its web app: marking time invoiced by hand is not in Harvest's API."""
+    """Harvest: its API, and its web app for what the API cannot do (mark time invoiced by hand,
+    reopen and approve entries)."""
 
     def __init__(self, settings: dict[str, str]):
-        self.url = settings["SOURCES__HARVEST__BASE_URL"].removesuffix("/v2") + "/web"
+        self.api = settings["SOURCES__HARVEST__BASE_URL"]
+        self.url = self.api.removesuffix("/v2") + "/web"
         self.session = requests.Session()
         self.session.headers.update({"Authorization": f"Bearer {settings['SOURCES__HARVEST__ACCESS_TOKEN']}",
                                      "Harvest-Account-Id": settings["SOURCES__HARVEST__ACCOUNT_ID"],
                                      "User-Agent": "concord-scenarios (tests@example.com)"})
 
+    def _web(self, action: str, time_entry_ids: list[int]) -> dict[str, Any]:
+        response = self.session.post(f"{self.url}/time_entries/{action}", json={"ids": time_entry_ids}, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
     def marks_invoiced(self, time_entry_ids: list[int]) -> None:
-        response = self.session.post(f"{self.url}/time_entries/mark_invoiced", json={"ids": time_entry_ids},
-                                     timeout=30)
-        assert response.status_code == 200 and response.json()["marked"] == time_entry_ids, response.text
+        assert self._web("mark_invoiced", time_entry_ids)["marked"] == time_entry_ids
+
+    def time_entry(self, time_entry_id: int) -> dict[str, Any]:
+        response = self.session.get(f"{self.api}/time_entries/{time_entry_id}", timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def corrects_approved_hours(self, time_entry_id: int, hours: float) -> None:
+        """Reopens the entry, corrects its hours through the API, approves it again."""
+        assert self._web("reopen", [time_entry_id])["reopened"] == [time_entry_id]
+        response = self.session.patch(f"{self.api}/time_entries/{time_entry_id}", json={"hours": hours}, timeout=30)
+        assert response.status_code == 200 and response.json()["hours"] == hours, response.text
+        assert self._web("approve", [time_entry_id])["approved"] == [time_entry_id]
 
 
 class Erp:

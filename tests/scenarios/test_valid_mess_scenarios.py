@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from sandbox.world.config import NOISE_KINDS
+from sandbox.world.config import DAY, NOISE_KINDS
 from tests.scenarios.firm import Firm
 from tests.scenarios.harness import Expect, names_in, scenario
 from tests.scenarios.people import People
@@ -185,6 +185,21 @@ def a_rate_keyed_on_a_saturday_and_fridays_missing(people: People, firm: Firm) -
     people.finance.keys_like("res_currency_rate", euro_on, {"day": friday}, name=saturday, rate=0.8642)
     people.finance.deletes("res_currency_rate", euro_on, {"day": friday})
     return Expect(client, mess="fx_calendar")
+
+
+@scenario
+def hours_corrected_after_approval(people: People, firm: Firm) -> Expect:
+    """Ten days before the run a consultant finds an approved entry wrong; the month is not
+    invoiced yet, so the manager reopens it in Harvest, the hours are corrected and the manager
+    approves it again. The month's invoice bills the corrected hours."""
+    client, entry, hours = firm.approved_entry_invoiced_after(firm.end - 10 * DAY)
+    people.days_before_the_end(10, lambda: people.project_manager.corrects_approved_hours(entry, hours + 1.5))
+
+    def corrected_and_approved() -> None:  # and, no time left unbilled, billed as corrected
+        shown = people.project_manager.time_entry(entry)
+        assert (shown["hours"], shown["is_closed"]) == (hours + 1.5, True), shown
+
+    return Expect(client, mess="harvest_correction", holds=corrected_and_approved)
 
 
 @scenario

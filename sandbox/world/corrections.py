@@ -1,0 +1,31 @@
+"""`harvest_correction`: hours corrected after approval. A consultant finds a billable entry
+wrong after its week was approved; the manager reopens the week, the hours are corrected and the
+week approved again, before the month is invoiced, so the month's Stripe invoice bills the
+corrected hours. Harvest shows the hours first logged until the correction, the corrected ones
+after it, changed (`updated_at`) at the correction.
+
+Drawn per billable time entry from the month's own corrections stream, so the rate moves no
+fault and no other noise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sandbox.world.config import DAY, NEVER, TM_INVOICE_DAY
+from sandbox.world.table import Table
+
+
+def plan(entries: Table, rng: np.random.Generator, rate: float) -> None:
+    """Add `hours_logged` and `corrected_at` to a month's new time entries and correct the chosen
+    ones' `hours`, in place."""
+    n = len(entries)
+    u, delta, delay = rng.random(n), rng.integers(-6, 7, n) * 0.25, rng.uniform(0.5, 3, n)
+    month = entries["spent_day"].astype("datetime64[D]").astype("datetime64[M]")
+    invoiced_from = ((month + 1).astype("datetime64[D]").astype(np.int64) + TM_INVOICE_DAY - 2) * DAY
+    corrected_at = np.minimum(entries["approved_at"] + (delay * DAY).astype(np.int64), invoiced_from)
+    corrected = np.maximum(entries["hours"] + delta, 0.25)
+    chosen = entries["billable"] & (u < rate) & (corrected != entries["hours"]) & (corrected_at > entries["approved_at"])
+    entries["hours_logged"] = entries["hours"].copy()
+    entries["corrected_at"] = np.where(chosen, corrected_at, NEVER)
+    entries["hours"] = np.where(chosen, corrected, entries["hours"])
