@@ -501,6 +501,14 @@ class GroundTruth:
                              "a rate published on a weekend" if fx["published"][r] else
                              "no rate published on a business day (a bank holiday): documents of the day convert "
                              "at the last rate before it", day=label)
+        booked = np.flatnonzero(inv["erp_in_entity_currency"] & (d.erp_posted_at <= at)) if len(inv) \
+            else np.array([], dtype=np.int64)
+        for i in booked.tolist():
+            yield self.valid(f"fx_rounding:{i}", "fx_rounding", int(inv["client"][i]),
+                             [record("stripe", "invoice", d.stripe_invoice_id[i], number=d.invoice_number[i]),
+                              record("erp", "account_move", i + 1, name=d.erp_move_name[i])],
+                             "billed in one currency, booked in the legal entity's at the ERP's rate of the "
+                             "accounting date: the amounts differ only by the rounding of the conversion")
 
 
 def faults(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -528,6 +536,7 @@ def noise_served(entries: list[dict[str, Any]]) -> dict[str, int]:
                  "overpayment": "invoices overpaid", "one_transfer": "transfers settling several invoices",
                  "harvest_marking": "project months marked invoiced by hand in Harvest",
                  "harvest_correction": "Harvest hours corrected after approval",
+                 "fx_rounding": "invoices booked in another currency",
                  "slow_posting": "invoices posted late within the SLA",
                  "fx_calendar": "FX days off the business calendar"}.get(label, label)
         served[label] = served.get(label, 0) + count

@@ -73,11 +73,21 @@ class Rates:
         fx = world.fx
         self.first_day = int(fx["day"][0])
         self.table = np.stack([fx[c] for c in CURRENCIES], axis=1)
+        published = np.where(fx["published"], np.arange(len(fx)), 0)
+        self.last_published = np.maximum.accumulate(published)  # row -> the last published row up to it
 
     def per(self, document: int, company: int, epoch: int) -> float:
         """Units of the document currency per unit of the company currency on that day."""
         row = min(max(int(epoch // DAY) - self.first_day, 0), len(self.table) - 1)
         return float(self.table[row, document] / self.table[row, company])
+
+    def booked(self, amount: float, source: int, target: int, epoch: int) -> float:
+        """`amount` in currency `source` converted to `target` as the ERP books it on that day: at
+        the last rate its table holds on or before the day (6 decimals), rounded to the cent."""
+        row = min(max(int(epoch // DAY) - self.first_day, 0), len(self.table) - 1)
+        row = int(self.last_published[row])
+        rates = [1.0 if c == 0 else round(float(self.table[row, c]), 6) for c in (source, target)]
+        return round(amount * rates[1] / rates[0], 2)
 
 
 def project(world: World, d: Derived, window: Window, conn: Connection,
@@ -297,6 +307,12 @@ def _ledger(world: World, d: Derived, window: Window, conn: Connection) -> dict[
             state, payment_state = "posted", "partial"
         else:
             state, payment_state = "posted", "not_paid"
+        if invoices["erp_in_entity_currency"][i]:  # booked in the entity's currency (`fx_rounding`)
+            booked_in = CURRENCIES.index(entity.currency)
+            erp_total, erp_tax = (rates.booked(amount, currency, booked_in, int(posted[i])) for amount in (erp_total, erp_tax))
+            erp_untaxed = round(erp_total - erp_tax, 2)
+            residual = erp_total if residual else 0.0
+            paid_amount, currency, rate = erp_total, booked_in, 1.0
         written = int(window.last(posted[i:i + 1], cn[i:i + 1], cancel[i:i + 1],
                                   np.array([paid[i] if reconciled else -1]),
                                   *(instalments[i, k:k + 1] for k in range(instalments.shape[1])))[0])

@@ -144,6 +144,7 @@ NOISE_KINDS = (
     "harvest_correction",
     "slow_posting",
     "fx_calendar",
+    "fx_rounding",
 )
 
 # Probability per eligible record: `tax` per client of a VAT-registered entity (its invoices
@@ -153,7 +154,8 @@ NOISE_KINDS = (
 # `vat_format` per new client without a fault, `erp_archive`, `crm_merge` and `crm_restore` per client (see world/identity.py); `harvest_marking` per T&M
 # engagement whose project manager marks time invoiced in Harvest by hand; `harvest_correction` per
 # billable time entry (world/corrections.py); `slow_posting` per
-# invoice (world/slow_posting.py); `fx_calendar` per day: a weekend rate published, a weekday's missing.
+# invoice (world/slow_posting.py); `fx_calendar` per day: a weekend rate published, a weekday's missing;
+# `fx_rounding` per plainly paid invoice billed in another currency than its entity's (world/fx_posting.py).
 DEFAULT_NOISE_RATES = {
     "tax": 1.0,
     "partial_payment": 0.06,
@@ -171,6 +173,7 @@ DEFAULT_NOISE_RATES = {
     "harvest_correction": 0.01,
     "slow_posting": 0.15,
     "fx_calendar": 0.1,
+    "fx_rounding": 0.5,
 }
 
 

@@ -22,8 +22,8 @@ from sandbox.world import corrections, identity, names, tax
 from sandbox.world.codes import (
     CF_ATTRIBUTE, CF_DUPLICATE, CF_MISSING_IN_ERP, CF_NONE, EF_CONTRACT_AMENDED, EF_CONTRACT_TYPO, EF_NONE,
     EF_NO_PROJECT, FIXED_FEE, MILESTONE, ORPHAN_HARVEST, ORPHAN_STRIPE, ORPHAN_WORKSHOP, RETAINER, RETAINER_FEE,
-    S_BILLING, S_CLIENTS, S_DEALS, S_EXPENSES, S_FX, S_NOISE_CORRECTIONS, S_NOISE_FX, S_NOISE_HARVEST,
-    S_NOISE_IDENTITY, S_NOISE_OVERPAYMENTS, S_NOISE_PAYMENTS, S_NOISE_TAX, S_NOISE_TIMING, S_NOISE_TRANSFERS,
+    S_BILLING, S_CLIENTS, S_DEALS, S_EXPENSES, S_FX, S_NOISE_CORRECTIONS, S_NOISE_FX, S_NOISE_FX_POSTING,
+    S_NOISE_HARVEST, S_NOISE_IDENTITY, S_NOISE_OVERPAYMENTS, S_NOISE_PAYMENTS, S_NOISE_TAX, S_NOISE_TIMING, S_NOISE_TRANSFERS,
     S_ORPHANS, S_STATIC,
     S_TIME, T_AND_M,
 )
@@ -146,6 +146,7 @@ class FirmSimulator(Invoicing):
         self.transfer_noise = stream(seed, m, S_NOISE_TRANSFERS)
         self.overpayment_noise = stream(seed, m, S_NOISE_OVERPAYMENTS)
         self.correction_noise = stream(seed, m, S_NOISE_CORRECTIONS)
+        self.fx_posting_noise = stream(seed, m, S_NOISE_FX_POSTING)
         self.harvest_noise = stream(seed, m, S_NOISE_HARVEST)
         self.timing_noise = stream(seed, m, S_NOISE_TIMING)
         self._new_clients(stream(seed, m, S_CLIENTS), m, m0, m1, stream(seed, m, S_NOISE_TAX),

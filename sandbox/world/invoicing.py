@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from sandbox.world import payments, slow_posting, tax
+from sandbox.world import fx_posting, payments, slow_posting, tax
 from sandbox.world.codes import (
     CF_MISSING_IN_ERP, IF_AMOUNT, IF_MISSING_IN_ERP, IF_NONE, IF_STATUS, IF_UNAPPLIED, MILESTONE, PAID,
     RETAINER_FEE, TM_MONTHLY, UNCOLLECTIBLE, VOIDED,
 )
-from sandbox.world.config import DAY, NEVER, PAYMENT_TERMS_DAYS, TM_BILLING_SLA_DAYS, TM_INVOICE_DAY
+from sandbox.world.config import (
+    CURRENCIES, DAY, ENTITIES, NEVER, PAYMENT_TERMS_DAYS, TM_BILLING_SLA_DAYS, TM_INVOICE_DAY,
+)
 from sandbox.world.draws import WORKING_HOURS_START, month_starts, next_weekday, uniform_seconds, weekday
 from sandbox.world.table import Table
 
@@ -247,6 +249,11 @@ class Invoicing:
         payments.one_transfer(self.chunks["invoices"][-1], self.transfer_noise, self.noise, first, PAID, IF_NONE,
                               in_erp)
         payments.overpay(self.chunks["invoices"][-1], self.overpayment_noise, self.noise, PAID, IF_NONE, in_erp)
+        entity_currency = np.array([CURRENCIES.index(e.currency) for e in ENTITIES])
+        foreign = (client >= 0) & (currency != entity_currency[clients["entity"][np.maximum(client, 0)]]) \
+            if len(clients) else np.zeros(n, dtype=bool)
+        fx_posting.plan(self.chunks["invoices"][-1], self.fx_posting_noise, self.noise.get("fx_rounding", 0.0),
+                        payments.plainly_paid(self.chunks["invoices"][-1], PAID, IF_NONE, in_erp), foreign)
         self._append("invoice_lines", Table(
             invoice=line_descriptions["invoice_local"] + first,
             description=line_descriptions["description"],

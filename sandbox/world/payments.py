@@ -97,7 +97,7 @@ def plan(invoices: Table, rng: np.random.Generator, rates: dict[str, float], pai
     invoices["erp_paid_at"] = np.where(full, NEVER, invoices["erp_paid_at"])
 
 
-def _plainly_paid(invoices: Table, paid: int, fault_none: int, client_in_erp: np.ndarray) -> np.ndarray:
+def plainly_paid(invoices: Table, paid: int, fault_none: int, client_in_erp: np.ndarray) -> np.ndarray:
     """Paid in one go by a client the ERP knows, with no fault, dispute, credit note or instalment."""
     return ((invoices["outcome"] == paid) & (invoices["fault"] == fault_none) & client_in_erp
             & (invoices["disputed_at"] >= NEVER) & (invoices["cn_at"] >= NEVER) & (invoices["instalments"] == 0)
@@ -111,7 +111,7 @@ def one_transfer(invoices: Table, rng: np.random.Generator, rates: dict[str, flo
     n = len(invoices)
     u = rng.random(n)
     invoices["transfer"] = np.full(n, -1, dtype=np.int64)
-    candidates = np.flatnonzero(_plainly_paid(invoices, paid, fault_none, client_in_erp))
+    candidates = np.flatnonzero(plainly_paid(invoices, paid, fault_none, client_in_erp))
     if len(candidates) < 2:
         return
     order = candidates[np.argsort(invoices["client"][candidates], kind="stable")]
@@ -134,7 +134,7 @@ def overpay(invoices: Table, rng: np.random.Generator, rates: dict[str, float], 
     than they ask, in place: `overpaid` is the excess in minor units (0 elsewhere)."""
     n = len(invoices)
     u = rng.random(n)
-    chosen = (_plainly_paid(invoices, paid, fault_none, client_in_erp) & (invoices["transfer"] < 0)
+    chosen = (plainly_paid(invoices, paid, fault_none, client_in_erp) & (invoices["transfer"] < 0)
               & (u < rates.get("overpayment", 0.0)))
     total = invoices["total"]
     invoices["overpaid"] = np.where(chosen, (total // 10_000 + 1) * 10_000 - total, 0)

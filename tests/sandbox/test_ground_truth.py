@@ -384,6 +384,27 @@ def check_valid_fx_calendar(s: Systems, e: dict) -> None:
     assert weekend == bool(rows) and (len(rows) == 2 if weekend else True)
 
 
+def check_valid_fx_rounding(s: Systems, e: dict) -> None:
+    """The ERP books the invoice in another currency; converted back at the last rate its table
+    holds on or before the accounting date, it is the Stripe total to the cent."""
+    invoice = s.stripe(_record(e, "stripe", "invoice")[0]["id"])
+    (move,) = s.erp_rows("SELECT m.amount_total, m.date, c.name AS currency FROM account_move m "
+                         "JOIN res_currency c ON c.id = m.currency_id WHERE m.id = :id",
+                         id=int(_record(e, "erp", "account_move")[0]["id"]))
+    assert move["currency"] != invoice["currency"].upper()
+
+    def per_dollar(currency: str) -> float:
+        if currency == "USD":
+            return 1.0
+        (rate,) = s.erp_rows("SELECT r.rate FROM res_currency_rate r JOIN res_currency c ON c.id = r.currency_id "
+                             "WHERE c.name = :c AND r.company_id = 1 AND r.name <= :d ORDER BY r.name DESC LIMIT 1",
+                             c=currency, d=move["date"])
+        return rate["rate"]
+
+    back = move["amount_total"] * per_dollar(invoice["currency"].upper()) / per_dollar(move["currency"])
+    assert abs(back - invoice["total"] / 100) <= 0.011
+
+
 def check_valid_erp_archive(s: Systems, e: dict) -> None:
     (partner,) = s.erp_rows("SELECT active FROM res_partner WHERE id = :id", id=int(e["records"][0]["id"]))
     assert not partner["active"]
@@ -458,6 +479,7 @@ VALID_CHECKS: dict[str, Callable[[Systems, dict], None]] = {
     "crm_merge": check_valid_crm_merge, "crm_restore": check_valid_crm_restore,
     "erp_archive": check_valid_erp_archive,
     "slow_posting": check_valid_slow_posting, "fx_calendar": check_valid_fx_calendar,
+    "fx_rounding": check_valid_fx_rounding,
     "harvest_marking": check_valid_harvest_marking, "harvest_correction": check_valid_harvest_correction,
     "tax": check_valid_tax, "partial_payment": check_valid_partial_payment, "refund": check_valid_refund,
     "homonym": check_valid_homonym, "extra_domain": check_valid_extra_domain, "vat_format": check_valid_vat_format,

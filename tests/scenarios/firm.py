@@ -13,7 +13,9 @@ import datetime as dt
 
 import numpy as np
 
-from sandbox.world.config import CURRENCIES, DAY, NEVER, SCALES, WorldConfig, fault_rates, noise_rates, parse_date
+from sandbox.world.config import (
+    CURRENCIES, DAY, ENTITIES, NEVER, SCALES, WorldConfig, fault_rates, noise_rates, parse_date,
+)
 from sandbox.world.derived import ERP_CLIENT_PARTNER_BASE, HS_COMPANY_BASE, HS_DEAL_BASE, HV_TIME_ENTRY_BASE, derive
 from sandbox.world.codes import TM_MONTHLY
 from sandbox.world.firm import simulate
@@ -36,6 +38,7 @@ class Client:
     domain: str
     vat: str
     currency: str
+    books_in: str  # the currency of its legal entity's books
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +69,8 @@ class Firm:
         return Client(index=i, company_id=str(HS_COMPANY_BASE + i), stripe_customer_id=d.stripe_customer_id[i],
                       erp_partner_id=ERP_CLIENT_PARTNER_BASE + i, name=d.system_names[i]["hubspot"],
                       domain=d.domain[i], vat=d.vat[i],
-                      currency=CURRENCIES[int(self.w.clients["currency"][i])])
+                      currency=CURRENCIES[int(self.w.clients["currency"][i])],
+                      books_in=ENTITIES[int(self.w.clients["entity"][i])].currency)
 
     def _first_free(self, candidates: np.ndarray, client_of: np.ndarray) -> int:
         for k in candidates.tolist():
@@ -74,15 +78,20 @@ class Firm:
                 return k
         raise LookupError("no record of that kind left for a scenario")
 
-    def billed_client(self, *, eu_vat: bool = False, currency: str | None = None) -> Client:
+    def billed_client(self, *, eu_vat: bool = False, currency: str | None = None,
+                      billed_in_another_currency: bool = False) -> Client:
         """A client with an ERP customer master and a Stripe customer, both set up before the start
-        (with `eu_vat`, one with an EU VAT number; with `currency`, one billed in it)."""
+        (with `eu_vat`, one with an EU VAT number; with `currency`, one billed in it; with
+        `billed_in_another_currency`, one billed in another currency than its entity books in)."""
         d = self.d
         ok = (d.erp_partner_at < self.start) & (d.stripe_customer_at < self.start)
         if eu_vat:
             ok &= np.array([v[:2] in ("DE", "FR", "NL") for v in d.vat])
         if currency:
             ok &= self.w.clients["currency"] == CURRENCIES.index(currency)
+        if billed_in_another_currency:
+            books_in = np.array([CURRENCIES.index(ENTITIES[int(e)].currency) for e in self.w.clients["entity"]])
+            ok &= self.w.clients["currency"] != books_in
         return self.client(self._first_free(np.flatnonzero(ok), np.arange(len(ok))))
 
     def won_deal(self) -> tuple[Client, str, float, str]:

@@ -196,16 +196,39 @@ class Erp:
         """A document keyed like the first one matching `template`, with `values` changed."""
         self._later(lambda con: self._insert_like(con, table, template, params, **values))
 
-    def posts_invoice(self, partner_id: int, number: str, untaxed: float, tax: float = 0.0) -> None:
+    @staticmethod
+    def _booked(con, amount: float, currency: str, into: str, day: dt.date) -> float:
+        """`amount` converted as the ERP books it on `day`: at the last rate its table holds on or
+        before it (units per US dollar), rounded to the cent."""
+        def per_dollar(code: str) -> float:
+            return 1.0 if code == "USD" else float(con.execute(text(
+                "SELECT r.rate FROM res_currency_rate r JOIN res_currency c ON c.id = r.currency_id "
+                "WHERE c.name = :c AND r.company_id = 1 AND r.name <= :d ORDER BY r.name DESC LIMIT 1"),
+                {"c": code, "d": day}).scalar_one())
+        return round(amount * per_dollar(into) / per_dollar(currency), 2)
+
+    def posts_invoice(self, partner_id: int, number: str, untaxed: float, tax: float = 0.0,
+                      books_in: tuple[str, str] | None = None) -> None:
         """The Stripe invoice numbered `number` keyed in by hand as an open invoice of the partner,
-        dated today."""
-        total, today = round(untaxed + tax, 2), self.clock().date()
-        self.keys_like(
-            "account_move", "partner_id = :p AND move_type = 'out_invoice' AND state = 'posted'", {"p": partner_id},
-            ref=number, payment_reference=number, name=f"INV/{number}", amount_untaxed=untaxed, amount_tax=tax,
-            amount_total=total, amount_residual=total, amount_untaxed_signed=None, amount_tax_signed=None,
-            amount_total_signed=None, amount_total_in_currency_signed=total, amount_residual_signed=None,
-            payment_state="not_paid", invoice_date=today, date=today, reversed_entry_id=None)
+        dated today; with `books_in` (billed currency, book currency), booked in the second at
+        the ERP's rate of the day."""
+        today = self.clock().date()
+
+        def write(con) -> None:
+            net, vat, booked = untaxed, tax, {}
+            if books_in:
+                net, vat = (self._booked(con, amount, *books_in, today) for amount in (untaxed, tax))
+                booked["currency_id"] = con.execute(text("SELECT id FROM res_currency WHERE name = :c"),
+                                                    {"c": books_in[1]}).scalar_one()
+            total = round(net + vat, 2)
+            self._insert_like(
+                con, "account_move", "partner_id = :p AND move_type = 'out_invoice' AND state = 'posted'",
+                {"p": partner_id}, ref=number, payment_reference=number, name=f"INV/{number}", amount_untaxed=net,
+                amount_tax=vat, amount_total=total, amount_residual=total, amount_untaxed_signed=None,
+                amount_tax_signed=None, amount_total_signed=None, amount_total_in_currency_signed=total,
+                amount_residual_signed=None, payment_state="not_paid", invoice_date=today, date=today,
+                reversed_entry_id=None, **booked)
+        self._later(write)
 
     def records_part_payment(self, invoice_number: str, amount: float) -> None:
         """A bank transfer for part of an invoice, matched with it: the invoice is partly paid."""

@@ -153,6 +153,17 @@ def an_invoice_with_vat(people: People, firm: Firm) -> Expect:
 
 
 @scenario
+def an_invoice_booked_in_the_entitys_own_currency(people: People, firm: Firm) -> Expect:
+    """Billing invoices a client 10,000 in the currency it is billed in; finance books it in the
+    currency of the client's legal entity, at the ERP's rate of the day, rounded to the cent."""
+    client = firm.billed_client(billed_in_another_currency=True)
+    invoice = people.billing.invoices(client.stripe_customer_id, 1_000_000, client.currency.lower())
+    people.finance.posts_invoice(client.erp_partner_id, invoice["number"], untaxed=10_000.0,
+                                 books_in=(client.currency, client.books_in))
+    return Expect(client, mess="fx_rounding")
+
+
+@scenario
 def an_invoice_finance_has_not_posted_yet(people: People, firm: Firm) -> Expect:
     """Three days before the run, billing invoices a client 5,200; finance posts invoices in the
     ERP within five days and has not yet."""
