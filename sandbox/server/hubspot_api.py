@@ -862,35 +862,35 @@ class HubSpotApp(VendorApp):
 
     def archive_object(self, request: Request) -> Response:
         """DELETE /crm/v3/objects/{type}/{id}: archive (soft delete); 204."""
-        object_type = _object_type(request.params["object_type"])
-        raw_id = request.params["object_id"]
-        object_id = _object_id(raw_id)
-        con = request.db
-        with write_transaction(con):
-            stamp = store.Clock(con).stamp_ms()
-            cursor = con.execute("UPDATE hs_objects SET archived = 1, archived_at = ?, updated_at = ? "
-                                 "WHERE object_type = ? AND id = ? AND archived = 0",
-                                 (stamp, stamp, object_type, object_id))
-            if cursor.rowcount == 0:
-                raise ApiError(404, NOT_FOUND_MESSAGE, category="OBJECT_NOT_FOUND", context={"id": [raw_id]})
-            facts.record(con, "hubspot", object_type, str(object_id), "archive", stamp // 1000, archived_at=stamp)
+        self._set_archived(request, True)
         return Response(204, b"")
 
     def restore_object(self, request: Request) -> Response:
         """What HubSpot's web app does when someone restores a record from the recycle bin (the
         CRM API has no such write): the same id, live again, changed now."""
+        object_id = self._set_archived(request, False)
+        return json_response(200, {"id": str(object_id), "archived": False})
+
+    def _set_archived(self, request: Request, archived: bool) -> int:
+        """Archive or restore one record, recorded as a fact; 404 unless it is live (to archive) or
+        archived (to restore). Returns its id."""
         object_type = _object_type(request.params["object_type"])
         raw_id = request.params["object_id"]
         object_id = _object_id(raw_id)
         con = request.db
         with write_transaction(con):
             stamp = store.Clock(con).stamp_ms()
-            cursor = con.execute("UPDATE hs_objects SET archived = 0, archived_at = NULL, updated_at = ? "
-                                 "WHERE object_type = ? AND id = ? AND archived = 1", (stamp, object_type, object_id))
+            cursor = con.execute("UPDATE hs_objects SET archived = ?, archived_at = ?, updated_at = ? "
+                                 "WHERE object_type = ? AND id = ? AND archived = ?",
+                                 (int(archived), stamp if archived else None, stamp, object_type, object_id,
+                                  int(not archived)))
             if cursor.rowcount == 0:
                 raise ApiError(404, NOT_FOUND_MESSAGE, category="OBJECT_NOT_FOUND", context={"id": [raw_id]})
-            facts.record(con, "hubspot", object_type, str(object_id), "restore", stamp // 1000, restored_at=stamp)
-        return json_response(200, {"id": str(object_id), "archived": False})
+            if archived:
+                facts.record(con, "hubspot", object_type, str(object_id), "archive", stamp // 1000, archived_at=stamp)
+            else:
+                facts.record(con, "hubspot", object_type, str(object_id), "restore", stamp // 1000, restored_at=stamp)
+        return object_id
 
     # --- search -----------------------------------------------------------------------------
 
