@@ -4,8 +4,9 @@ The first run of a table notes the newest event (the high-water mark) and then b
 table from its list, newest first. Later runs follow `/v1/events` from the last event seen,
 collect the objects those events name, and re-read each one, so changes after creation
 (paid, voided, disputed, credited) land with the object's current state. A customer deleted
-since lands as its deletion event shows it, with `deleted = true`: its invoices still name it. Stripe keeps events for 30 days; a cursor older than that makes the table
-backfill in full again.
+since lands as its deletion event shows it, with `deleted = true`: its invoices still name it.
+Stripe keeps events for 30 days; a cursor older than that makes the table backfill in full
+again.
 
 Nested objects keep dlt's normaliser with `max_table_nesting=1`: top-level objects become
 `parent__child` columns (`status_transitions__paid_at`), the lines of an invoice or credit

@@ -1,20 +1,21 @@
 """Harvest writes as facts: time entries deleted, edited or created through the API, and marked
 invoiced by hand in its web app.
 
-Harvest only lets a client delete or edit an entry nobody has approved yet, so every such entry
-belongs to a month the firm has not billed. The world takes the write as soon as the simulator
-plans the entry (`amend_time`), before anything is billed from it:
+Harvest only lets a client delete or edit an entry nobody has approved yet (or one a manager
+reopened in the web app), so every such entry belongs to a month the firm has not billed. The
+world takes the write as soon as the simulator plans the entry (`amend_time`), before anything
+is billed from it:
 
 - A deleted entry is gone: never approved, invoiced, marked by hand nor named by the ground
   truth; the rest of its week is approved and its month invoiced without it.
 - An edited entry has the hours, spent date, project and task written, and what follows from
   them (client, assignments, billable, rate); its month's Stripe invoice bills the hours Harvest
-  shows and an unbilled-time fault counts them. An approved entry can be edited once a manager
-  reopens it in the web app; it is approved when they approve it again (or never, if not).
-  Reopen only entries whose month is not invoiced yet: the world takes the edit as if it had
-  always been so, and an invoice already issued in Stripe would not follow it. The firm still approves it (with the week it
+  shows and an unbilled-time fault counts them. The firm still approves it (with the week it
   was moved to, if that week is approved later). The notes written are laid over every later
   projection of it (`harvest_notes`), the world keeping no text.
+- An entry reopened is not approved until approved again (or ever, if not), and is approved
+  from then on. Reopen only entries whose month is not invoiced yet: the world takes an edit as
+  if it had always been so, and an invoice already issued in Stripe would not follow it.
 - Entries the API created live in the API's state only: the projection never writes them, so
   nobody approves or invoices them.
 - An entry someone marked invoiced by hand stays marked from then on (`apply`), whatever the
@@ -34,7 +35,8 @@ from sandbox.world.table import Table
 EPOCH = dt.date(1970, 1, 1)
 
 
-def _entry_writes(facts: list[dict[str, Any]], actions: tuple[str, ...] = ("update", "delete")) -> list[dict[str, Any]]:
+def _entry_writes(facts: list[dict[str, Any]],
+                  actions: tuple[str, ...] = ("update", "delete")) -> list[dict[str, Any]]:
     return [f for f in facts if f["system"] == "harvest" and f["object"] == "time_entry" and f["action"] in actions]
 
 

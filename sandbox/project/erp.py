@@ -309,7 +309,8 @@ def _ledger(world: World, d: Derived, window: Window, conn: Connection) -> dict[
             state, payment_state = "posted", "not_paid"
         if invoices["erp_in_entity_currency"][i]:  # booked in the entity's currency (`fx_rounding`)
             booked_in = CURRENCIES.index(entity.currency)
-            erp_total, erp_tax = (rates.booked(amount, currency, booked_in, int(posted[i])) for amount in (erp_total, erp_tax))
+            erp_total, erp_tax = (rates.booked(amount, currency, booked_in, int(posted[i]))
+                                  for amount in (erp_total, erp_tax))
             erp_untaxed = round(erp_total - erp_tax, 2)
             residual = erp_total if residual else 0.0
             paid_amount, currency, rate = erp_total, booked_in, 1.0
