@@ -55,6 +55,12 @@ def money(minor: int) -> Decimal:
     return Decimal(minor) / 100
 
 
+def _as_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
 @dataclasses.dataclass
 class ClientRecords:
     """One real client's ids in each system, as the sandbox made them."""
@@ -124,8 +130,16 @@ class VendorRecords:
                 self.erp_moves = [dict(r) for r in erp.execute(text(
                     "SELECT id, ref, state, move_type, payment_state FROM account_move")).mappings()]
                 self.erp_payments = [dict(r) for r in erp.execute(text(
-                    "SELECT id, date, state, partner_id, payment_reference, payment_type, amount FROM account_payment"
+                    "SELECT p.id, p.date, p.state, p.partner_id, p.payment_reference, p.payment_type, p.amount, "
+                    "c.name AS currency FROM account_payment p JOIN res_currency c ON c.id = p.currency_id"
                 )).mappings()]
+                rates = erp.execute(text(
+                    "SELECT c.name, r.name, r.rate FROM res_currency_rate r JOIN res_currency c ON c.id = r.currency_id "
+                    "WHERE r.company_id = (SELECT min(id) FROM res_company WHERE parent_id IS NULL) ORDER BY r.name"
+                )).all()
+                self.erp_rates: dict[str, list[tuple[dt.date, Decimal]]] = defaultdict(list)
+                for currency, day, rate in rates:
+                    self.erp_rates[currency].append((_as_date(day), Decimal(str(rate))))
                 self.erp_links = [tuple(r) for r in erp.execute(text(
                     "SELECT invoice_id, payment_id FROM account_move__account_payment")).all()]
                 self.erp_origins = dict(erp.execute(text(
@@ -136,6 +150,16 @@ class VendorRecords:
                     "FROM sale_order o JOIN res_currency c ON c.id = o.currency_id")).mappings()]
         finally:
             engine.dispose()
+
+    def converted(self, amount: Decimal, currency: str, into: str, day: Any) -> Decimal:
+        """`amount` in `into` at the ERP's rate of `day` (its table's last on or before it), to the cent."""
+        def per_dollar(code: str) -> Decimal:
+            if code == "USD":
+                return Decimal(1)
+            return [rate for rate_day, rate in self.erp_rates[code] if rate_day <= _as_date(day)][-1]
+        if currency == into:
+            return amount
+        return (amount * per_dollar(into) / per_dollar(currency)).quantize(CENT, ROUND_HALF_UP)
 
     def _stripe_list(self, path: str) -> Iterator[dict[str, Any]]:
         params: dict[str, Any] = {"limit": 100}
@@ -251,13 +275,17 @@ def expected_company_values(records: VendorRecords, firm: list[ClientRecords], a
     linked_numbers = {move_ref.get(invoice_id) for invoice_id, _ in records.erp_links}
     posted_payments = [p for p in records.erp_payments if p["state"] not in ("draft", "cancel", "canceled", "rejected")
                        and p["payment_type"] == "inbound"]
-    # what the ERP ledger has applied to each invoice number: posted payments reconciled with it
-    payment_amount = {p["id"]: Decimal(str(p["amount"])) for p in posted_payments}
+    # what the ERP ledger has applied to each invoice number: posted payments reconciled with it, in
+    # the billing currency (a payment booked in another converted at the ERP's rate of its date)
+    billed_in = {invoice["number"]: invoice["currency"].upper() for invoice in records.invoices if invoice["number"]}
+    payments = {p["id"]: p for p in posted_payments}
     ledger_paid = defaultdict(Decimal)
     for invoice_id, payment_id in records.erp_links:
-        if payment_id in payment_amount and move_ref.get(invoice_id) in erp_invoice \
-                and erp_invoice[move_ref[invoice_id]]["id"] == invoice_id:
-            ledger_paid[move_ref[invoice_id]] += payment_amount[payment_id]
+        number = move_ref.get(invoice_id)
+        if payment_id in payments and number in erp_invoice and erp_invoice[number]["id"] == invoice_id:
+            payment = payments[payment_id]
+            ledger_paid[number] += records.converted(Decimal(str(payment["amount"])), payment["currency"],
+                                                     billed_in.get(number, payment["currency"]), payment["date"])
     by_customer = defaultdict(list)
     for invoice in records.invoices:
         by_customer[invoice["customer"]].append(invoice)

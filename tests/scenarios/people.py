@@ -230,24 +230,34 @@ class Erp:
                 reversed_entry_id=None, **booked)
         self._later(write)
 
-    def records_part_payment(self, invoice_number: str, amount: float) -> None:
+    def records_part_payment(self, invoice_number: str, amount: float, books_in: tuple[str, str] | None = None) -> None:
         """A bank transfer for part of an invoice, matched with it: the invoice is partly paid."""
-        self.records_transfer({invoice_number: amount})
+        self.records_transfer({invoice_number: amount}, books_in)
 
-    def records_transfer(self, paid: dict[str, float]) -> None:
+    def records_transfer(self, paid: dict[str, float], books_in: tuple[str, str] | None = None) -> None:
         """One bank transfer paying the invoices numbered in `paid` (number -> amount), recorded
         like the partner's first payment and matched with each invoice, which is then paid or
-        partly paid."""
+        partly paid; with `books_in` (invoice currency, book currency), booked in the second at
+        the ERP's rate of the day."""
         def write(con) -> None:
-            moves = [con.execute(text("SELECT id, partner_id, amount_residual FROM account_move "
-                                      "WHERE ref = :n AND move_type = 'out_invoice'"), {"n": n}).one() for n in paid]
+            moves = [con.execute(text("SELECT m.id, m.partner_id, m.amount_residual, c.name AS currency "
+                                      "FROM account_move m JOIN res_currency c ON c.id = m.currency_id "
+                                      "WHERE m.ref = :n AND m.move_type = 'out_invoice'"), {"n": n}).one()
+                     for n in paid]
             today = self.clock().date()
+            amount, booked = round(sum(paid.values()), 2), {}
+            if books_in:
+                amount = self._booked(con, amount, *books_in, today)
+                booked["currency_id"] = con.execute(text("SELECT id FROM res_currency WHERE name = :c"),
+                                                    {"c": books_in[1]}).scalar_one()
             payment = self._insert_like(
                 con, "account_payment", "partner_id = :p", {"p": moves[0].partner_id},
-                name=f"BNK/{today:%Y}/{'-'.join(paid)}", date=today, amount=round(sum(paid.values()), 2),
+                name=f"BNK/{today:%Y}/{'-'.join(paid)}", date=today, amount=amount,
                 amount_company_currency_signed=None, payment_reference=None, memo=f"Transfer for {', '.join(paid)}",
-                move_id=None, is_reconciled=True, is_matched=True, state="paid")
+                move_id=None, is_reconciled=True, is_matched=True, state="paid", **booked)
             for move, amount in zip(moves, paid.values()):
+                if books_in and move.currency == books_in[1]:  # the invoice booked in the payment's currency too
+                    amount = self._booked(con, amount, *books_in, today)
                 residual = round(float(move.amount_residual) - amount, 2)
                 con.execute(text("INSERT INTO account_move__account_payment (invoice_id, payment_id) VALUES (:i, :p)"),
                             {"i": move.id, "p": payment})

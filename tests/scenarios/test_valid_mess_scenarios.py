@@ -153,13 +153,16 @@ def an_invoice_with_vat(people: People, firm: Firm) -> Expect:
 
 
 @scenario
-def an_invoice_booked_in_the_entitys_own_currency(people: People, firm: Firm) -> Expect:
+def an_invoice_booked_and_paid_in_part_in_the_entitys_own_currency(people: People, firm: Firm) -> Expect:
     """Billing invoices a client 10,000 in the currency it is billed in; finance books it in the
-    currency of the client's legal entity, at the ERP's rate of the day, rounded to the cent."""
+    currency of the client's legal entity, at the ERP's rate of the day, rounded to the cent. The
+    client then wires 4,000, which finance books in the entity's currency too and matches with
+    the invoice: the client still owes 6,000."""
     client = firm.billed_client(billed_in_another_currency=True)
     invoice = people.billing.invoices(client.stripe_customer_id, 1_000_000, client.currency.lower())
-    people.finance.posts_invoice(client.erp_partner_id, invoice["number"], untaxed=10_000.0,
-                                 books_in=(client.currency, client.books_in))
+    in_books = (client.currency, client.books_in)
+    people.finance.posts_invoice(client.erp_partner_id, invoice["number"], untaxed=10_000.0, books_in=in_books)
+    people.finance.records_part_payment(invoice["number"], 4_000.0, books_in=in_books)
     return Expect(client, mess="fx_rounding")
 
 

@@ -32,19 +32,26 @@ payments as (
 ),
 
 -- when the ERP recorded each invoice paid (its latest payment applied to it), and how much of it
--- the ERP ledger has applied so far
+-- the ERP ledger has applied so far, in the invoice's currency (a payment booked in another one
+-- converted at the ERP's rate of its date)
 ledger_payments as (
 
     select
-        invoice_key,
-        max(erp_payment_date) as last_erp_payment_date,
-        sum(case when erp_state not in ('draft', 'cancel', 'canceled', 'rejected') then erp_amount else 0 end)
-            as ledger_paid_amount
+        payments.invoice_key,
+        max(payments.erp_payment_date) as last_erp_payment_date,
+        sum(case
+            when payments.erp_state not in ('draft', 'cancel', 'canceled', 'rejected')
+                then coalesce({{ concord.convert_currency('payments.erp_amount', 'payments.erp_currency_code',
+                                                          'invoices.currency_code', 'payments.erp_payment_date') }}, 0)
+            else 0
+        end) as ledger_paid_amount
     from payments
-    where has_erp
-      and erp_is_applied
-      and invoice_key is not null
-    group by invoice_key
+    inner join invoices
+        on payments.invoice_key = invoices.invoice_key
+    where payments.has_erp
+      and payments.erp_is_applied
+      and payments.invoice_key is not null
+    group by payments.invoice_key
 
 ),
 
