@@ -55,6 +55,17 @@ def money(minor: int) -> Decimal:
     return Decimal(minor) / 100
 
 
+def erp_units_per_dollar(con: Any, currency: str, day: dt.date) -> Decimal:
+    """Units of `currency` per US dollar on `day` by the ERP's own table: the root company's last
+    rate on or before the day (what a document of that day converts at)."""
+    if currency == "USD":
+        return Decimal(1)
+    return Decimal(str(con.execute(text(
+        "SELECT r.rate FROM res_currency_rate r JOIN res_currency c ON c.id = r.currency_id "
+        "WHERE c.name = :c AND r.company_id = (SELECT min(id) FROM res_company WHERE parent_id IS NULL) "
+        "AND r.name <= :d ORDER BY r.name DESC LIMIT 1"), {"c": currency, "d": day}).scalar_one()))
+
+
 def _as_date(value: Any) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,6 +18,7 @@ from sqlalchemy import text
 from sandbox import erp_schema, ground_truth, store
 from sandbox.lifecycle import advance, generate
 from sandbox.world.config import FAULT_TYPES, NOISE_KINDS, fault_rates, noise_rates
+from tests.vendor_truth import erp_units_per_dollar
 
 
 class Systems:
@@ -393,16 +395,9 @@ def check_valid_fx_rounding(s: Systems, e: dict) -> None:
                          id=int(_record(e, "erp", "account_move")[0]["id"]))
     assert move["currency"] != invoice["currency"].upper()
 
-    def per_dollar(currency: str) -> float:
-        if currency == "USD":
-            return 1.0
-        (rate,) = s.erp_rows("SELECT r.rate FROM res_currency_rate r JOIN res_currency c ON c.id = r.currency_id "
-                             "WHERE c.name = :c AND r.company_id = 1 AND r.name <= :d ORDER BY r.name DESC LIMIT 1",
-                             c=currency, d=move["date"])
-        return rate["rate"]
-
-    back = move["amount_total"] * per_dollar(invoice["currency"].upper()) / per_dollar(move["currency"])
-    assert abs(back - invoice["total"] / 100) <= 0.011
+    rate = erp_units_per_dollar(s.erp, invoice["currency"].upper(), move["date"]) \
+        / erp_units_per_dollar(s.erp, move["currency"], move["date"])
+    assert abs(Decimal(str(move["amount_total"])) * rate - Decimal(invoice["total"]) / 100) <= Decimal("0.011")
 
 
 def check_valid_erp_archive(s: Systems, e: dict) -> None:

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 import requests
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from reverse_etl.push import push
 from reverse_etl.settings import Settings
@@ -27,7 +27,7 @@ from sandbox import erp_schema
 from sandbox.lifecycle import advance, generate
 from sandbox.server.app import RunningServer
 from tests import vendor_truth
-from tests.vendor_truth import AMOUNTS, DATES, OTHERS, crm_as_truth_types
+from tests.vendor_truth import AMOUNTS, DATES, OTHERS, crm_as_truth_types, erp_units_per_dollar
 from tests.dbt.conftest import Warehouse
 from tests.reverse_etl.conftest import crm_values
 from tests.scenarios.firm import AS_OF, DAYS, SEED, Client, Firm, clean_rates
@@ -182,14 +182,9 @@ def run(tmp_path_factory, request) -> Iterator[Run]:
 
 
 def rates_on(erp: Engine, day: dt.date) -> dict[str, Decimal]:
-    """Currency -> units per US dollar on `day` by the ERP's table: the root company's last rate
-    keyed on or before it."""
+    """Currency -> units per US dollar on `day` by the ERP's own table."""
     with erp.connect() as con:
-        rows = con.execute(text(
-            "SELECT c.name, r.rate FROM res_currency_rate r JOIN res_currency c ON c.id = r.currency_id "
-            "WHERE r.company_id = (SELECT min(id) FROM res_company WHERE parent_id IS NULL) AND r.name <= :day "
-            "ORDER BY r.name"), {"day": day}).all()
-    return {"USD": Decimal(1), **{currency: Decimal(str(rate)) for currency, rate in rows}}
+        return {currency: erp_units_per_dollar(con, currency, day) for currency in ("USD", "GBP", "EUR")}
 
 
 def names_in(module: str) -> list[str]:

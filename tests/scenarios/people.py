@@ -10,10 +10,13 @@ clock then, as an ERP user's edit would be.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable
 
 import requests
 from sqlalchemy import Engine, text
+
+from tests.vendor_truth import erp_units_per_dollar
 
 ASSOCIATE_DEAL_TO_COMPANY = 5
 FINANCE_UID = 7  # the ERP user finance's edits are made as (the sandbox writes as user 2)
@@ -198,14 +201,9 @@ class Erp:
 
     @staticmethod
     def _booked(con, amount: float, currency: str, into: str, day: dt.date) -> float:
-        """`amount` converted as the ERP books it on `day`: at the last rate its table holds on or
-        before it (units per US dollar), rounded to the cent."""
-        def per_dollar(code: str) -> float:
-            return 1.0 if code == "USD" else float(con.execute(text(
-                "SELECT r.rate FROM res_currency_rate r JOIN res_currency c ON c.id = r.currency_id "
-                "WHERE c.name = :c AND r.company_id = 1 AND r.name <= :d ORDER BY r.name DESC LIMIT 1"),
-                {"c": code, "d": day}).scalar_one())
-        return round(amount * per_dollar(into) / per_dollar(currency), 2)
+        """`amount` converted as the ERP books it on `day`, rounded to the cent."""
+        rate = erp_units_per_dollar(con, into, day) / erp_units_per_dollar(con, currency, day)
+        return float((Decimal(str(amount)) * rate).quantize(Decimal("0.01"), ROUND_HALF_UP))
 
     def posts_invoice(self, partner_id: int, number: str, untaxed: float, tax: float = 0.0,
                       books_in: tuple[str, str] | None = None) -> None:
