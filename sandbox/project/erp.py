@@ -312,7 +312,13 @@ def _ledger(world: World, d: Derived, window: Window, conn: Connection) -> dict[
             erp_total, erp_tax = (rates.booked(amount, currency, booked_in, int(posted[i]))
                                   for amount in (erp_total, erp_tax))
             erp_untaxed = round(erp_total - erp_tax, 2)
-            residual = erp_total if residual else 0.0
+            # each instalment converted on the day it arrived; the last settles the invoice whatever
+            # the rates did meanwhile (Odoo books the difference as an exchange gain or loss)
+            received = [(k, at, rates.booked(amount, currency, booked_in, at)) for k, at, amount in received]
+            if invoices["instalments"][i]:
+                residual = 0.0 if residual == 0 else max(round(erp_total - sum(a for _, _, a in received), 2), 0.01)
+            else:
+                residual = erp_total if residual else 0.0
             paid_amount, currency, rate = erp_total, booked_in, 1.0
         written = int(window.last(posted[i:i + 1], cn[i:i + 1], cancel[i:i + 1],
                                   np.array([paid[i] if reconciled else -1]),

@@ -155,7 +155,7 @@ NOISE_KINDS = (
 # engagement whose project manager marks time invoiced in Harvest by hand; `harvest_correction` per
 # billable time entry (world/corrections.py); `slow_posting` per
 # invoice (world/slow_posting.py); `fx_calendar` per day: a weekend rate published, a weekday's missing;
-# `fx_rounding` per plainly paid invoice billed in another currency than its entity's (world/fx_posting.py).
+# `fx_rounding` per paid invoice billed in another currency than its entity's (world/fx_posting.py).
 DEFAULT_NOISE_RATES = {
     "tax": 1.0,
     "partial_payment": 0.06,

@@ -4,9 +4,9 @@ books some of its invoices in the entity's own currency, converted at the ERP's 
 accounting date and rounded to the cent, and applies the payment in that currency. Billing and
 the ledger then differ only by the rounding of a converted amount.
 
-Drawn per plainly paid invoice (no fault, dispute, credit note, instalment, grouped transfer or
-overpayment) of such a client from the month's own stream, so the rate moves no fault and no
-other noise.
+Drawn per paid invoice of such a client, paid in one go or in instalments (no fault, dispute,
+credit note, grouped transfer or overpayment), from the month's own stream, so the rate moves no
+fault and no other noise. Each instalment is converted on the day it arrives.
 """
 
 from __future__ import annotations
@@ -21,5 +21,6 @@ def plan(invoices: Table, rng: np.random.Generator, rate: float, plainly_paid: n
     """Add `erp_in_entity_currency` to a chunk of newly planned invoices, in place; `foreign`
     marks invoices billed in another currency than their client's legal entity's."""
     u = rng.random(len(invoices))
-    invoices["erp_in_entity_currency"] = plainly_paid & foreign & (invoices["transfer"] < 0) \
+    paid = plainly_paid | (invoices["instalments"] > 0)
+    invoices["erp_in_entity_currency"] = paid & foreign & (invoices["transfer"] < 0) \
         & (invoices["overpaid"] == 0) & (u < rate)
