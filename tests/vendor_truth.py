@@ -9,6 +9,7 @@ plain Python so that a mistake in the SQL cannot hide in both places.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 from collections import defaultdict
@@ -55,21 +56,41 @@ def money(minor: int) -> Decimal:
     return Decimal(minor) / 100
 
 
-def erp_units_per_dollar(con: Any, currency: str, day: dt.date) -> Decimal:
-    """Units of `currency` per US dollar on `day` by the ERP's own table: the root company's last
-    rate on or before the day (what a document of that day converts at)."""
-    if currency == "USD":
-        return Decimal(1)
-    return Decimal(str(con.execute(text(
-        "SELECT r.rate FROM res_currency_rate r JOIN res_currency c ON c.id = r.currency_id "
-        "WHERE c.name = :c AND r.company_id = (SELECT min(id) FROM res_company WHERE parent_id IS NULL) "
-        "AND r.name <= :d ORDER BY r.name DESC LIMIT 1"), {"c": currency, "d": day}).scalar_one()))
-
-
 def _as_date(value: Any) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+@dataclasses.dataclass
+class ErpRates:
+    """The ERP's own rate table, as a document of a day converts at it: the root company's rates
+    (units of a currency per US dollar), a day taking the last one keyed on or before it."""
+
+    days: dict[str, list[dt.date]]
+    rates: dict[str, list[Decimal]]
+
+    @classmethod
+    def read(cls, con: Any) -> ErpRates:
+        days: dict[str, list[dt.date]] = defaultdict(list)
+        rates: dict[str, list[Decimal]] = defaultdict(list)
+        for currency, day, rate in con.execute(text(
+                "SELECT c.name, r.name, r.rate FROM res_currency_rate r JOIN res_currency c ON c.id = r.currency_id "
+                "WHERE r.company_id = (SELECT min(id) FROM res_company WHERE parent_id IS NULL) ORDER BY r.name")):
+            days[currency].append(_as_date(day))
+            rates[currency].append(Decimal(str(rate)))
+        return cls(dict(days), dict(rates))
+
+    def per_dollar(self, currency: str, day: Any) -> Decimal:
+        if currency == "USD":
+            return Decimal(1)
+        return self.rates[currency][bisect.bisect_right(self.days[currency], _as_date(day)) - 1]
+
+    def converted(self, amount: Decimal, currency: str, into: str, day: Any) -> Decimal:
+        """`amount` in `into` at the rate of `day`, to the cent (half up)."""
+        if currency == into:
+            return amount
+        return (amount * self.per_dollar(into, day) / self.per_dollar(currency, day)).quantize(CENT, ROUND_HALF_UP)
 
 
 @dataclasses.dataclass
@@ -144,13 +165,7 @@ class VendorRecords:
                     "SELECT p.id, p.date, p.state, p.partner_id, p.payment_reference, p.payment_type, p.amount, "
                     "c.name AS currency FROM account_payment p JOIN res_currency c ON c.id = p.currency_id"
                 )).mappings()]
-                rates = erp.execute(text(
-                    "SELECT c.name, r.name, r.rate FROM res_currency_rate r JOIN res_currency c ON c.id = r.currency_id "
-                    "WHERE r.company_id = (SELECT min(id) FROM res_company WHERE parent_id IS NULL) ORDER BY r.name"
-                )).all()
-                self.erp_rates: dict[str, list[tuple[dt.date, Decimal]]] = defaultdict(list)
-                for currency, day, rate in rates:
-                    self.erp_rates[currency].append((_as_date(day), Decimal(str(rate))))
+                self.erp_rates = ErpRates.read(erp)
                 self.erp_links = [tuple(r) for r in erp.execute(text(
                     "SELECT invoice_id, payment_id FROM account_move__account_payment")).all()]
                 self.erp_origins = dict(erp.execute(text(
@@ -161,16 +176,6 @@ class VendorRecords:
                     "FROM sale_order o JOIN res_currency c ON c.id = o.currency_id")).mappings()]
         finally:
             engine.dispose()
-
-    def converted(self, amount: Decimal, currency: str, into: str, day: Any) -> Decimal:
-        """`amount` in `into` at the ERP's rate of `day` (its table's last on or before it), to the cent."""
-        def per_dollar(code: str) -> Decimal:
-            if code == "USD":
-                return Decimal(1)
-            return [rate for rate_day, rate in self.erp_rates[code] if rate_day <= _as_date(day)][-1]
-        if currency == into:
-            return amount
-        return (amount * per_dollar(into) / per_dollar(currency)).quantize(CENT, ROUND_HALF_UP)
 
     def _stripe_list(self, path: str) -> Iterator[dict[str, Any]]:
         params: dict[str, Any] = {"limit": 100}
@@ -295,8 +300,9 @@ def expected_company_values(records: VendorRecords, firm: list[ClientRecords], a
         number = move_ref.get(invoice_id)
         if payment_id in payments and number in erp_invoice and erp_invoice[number]["id"] == invoice_id:
             payment = payments[payment_id]
-            ledger_paid[number] += records.converted(Decimal(str(payment["amount"])), payment["currency"],
-                                                     billed_in.get(number, payment["currency"]), payment["date"])
+            ledger_paid[number] += records.erp_rates.converted(Decimal(str(payment["amount"])), payment["currency"],
+                                                               billed_in.get(number, payment["currency"]),
+                                                               payment["date"])
     by_customer = defaultdict(list)
     for invoice in records.invoices:
         by_customer[invoice["customer"]].append(invoice)

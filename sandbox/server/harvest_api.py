@@ -560,56 +560,49 @@ class HarvestApp(VendorApp):
             facts.record(con, "harvest", "time_entry", str(entry_id), "delete", store.Clock(con).stamp_ms() // 1000)
         return Response(200, b"")
 
-
     def reopen(self, request: Request) -> Response:
         """What a manager does in Harvest's web app to let approved entries be corrected (its API
         cannot): each entry of `{"ids": [...]}` is no longer approved nor locked. Entries marked
         invoiced stay locked. 200 with the ids reopened."""
-        return self._set_approval(request, approved=False)
+        return self._web_action(request, "reopen", "reopened", lambda closed, billed: None if billed or not closed
+                                else {"is_closed": 0, "is_locked": 0, "locked_reason": None})
 
     def approve(self, request: Request) -> Response:
         """Approving entries in Harvest's web app: each entry of `{"ids": [...]}` is approved and
         locked. 200 with the ids approved."""
-        return self._set_approval(request, approved=True)
-
-    def _set_approval(self, request: Request, *, approved: bool) -> Response:
-        ids = _entry_ids(request)
-        con = request.db
-        done = []
-        with write_transaction(con):
-            stamp = store.Clock(con).stamp_ms() // 1000
-            for entry_id in ids:
-                row = con.execute("SELECT is_closed, is_billed FROM hv_time_entries WHERE id = ?", (entry_id,)).fetchone()
-                if row is None:
-                    raise ApiError(404, f"time entry {entry_id} not found")
-                if bool(row[0]) == approved or row[1]:
-                    continue
-                con.execute("UPDATE hv_time_entries SET is_closed = ?, is_locked = ?, locked_reason = ?, updated_at = ? "
-                            "WHERE id = ?", (int(approved), int(approved), LOCKED_APPROVED if approved else None,
-                                             stamp, entry_id))
-                facts.record(con, "harvest", "time_entry", str(entry_id), "approve" if approved else "reopen", stamp)
-                done.append(entry_id)
-        return json_response(200, {"approved" if approved else "reopened": done})
+        return self._web_action(request, "approve", "approved", lambda closed, billed: None if billed or closed
+                                else {"is_closed": 1, "is_locked": 1, "locked_reason": LOCKED_APPROVED})
 
     def mark_invoiced(self, request: Request) -> Response:
         """What Harvest's web app does when someone marks time entries invoiced by hand (its API
         has no such write): each entry of `{"ids": [...]}` becomes billed and locked, on no
         Harvest invoice. 200 with the ids now marked."""
+        return self._web_action(request, "mark_invoiced", "marked", lambda closed, billed: None if billed
+                                else {"is_billed": 1, "is_locked": 1, "locked_reason": LOCKED_INVOICED})
+
+    @staticmethod
+    def _web_action(request: Request, action: str, answer: str,
+                    changes: Callable[[bool, bool], dict[str, Any] | None]) -> Response:
+        """A web-app action on each entry of `{"ids": [...]}`, each change recorded as a fact; 404
+        for an unknown entry. `changes(is_closed, is_billed)` gives the columns to set, or None to
+        leave the entry as it is. 200 with the ids changed, under `answer`."""
         con = request.db
-        marked = []
+        done = []
         with write_transaction(con):
             stamp = store.Clock(con).stamp_ms() // 1000
             for entry_id in _entry_ids(request):
-                row = con.execute("SELECT is_billed FROM hv_time_entries WHERE id = ?", (entry_id,)).fetchone()
+                row = con.execute("SELECT is_closed, is_billed FROM hv_time_entries WHERE id = ?", (entry_id,)).fetchone()
                 if row is None:
                     raise ApiError(404, f"time entry {entry_id} not found")
-                if row[0]:
+                values = changes(bool(row[0]), bool(row[1]))
+                if values is None:
                     continue
-                con.execute("UPDATE hv_time_entries SET is_billed = 1, is_locked = 1, locked_reason = ?, "
-                            "updated_at = ? WHERE id = ?", (LOCKED_INVOICED, stamp, entry_id))
-                facts.record(con, "harvest", "time_entry", str(entry_id), "mark_invoiced", stamp)
-                marked.append(entry_id)
-        return json_response(200, {"marked": marked})
+                sets = ", ".join(f"{column} = ?" for column in values)
+                con.execute(f"UPDATE hv_time_entries SET {sets}, updated_at = ? WHERE id = ?",
+                            [*values.values(), stamp, entry_id])
+                facts.record(con, "harvest", "time_entry", str(entry_id), action, stamp)
+                done.append(entry_id)
+        return json_response(200, {answer: done})
 
 
 # --- list and object rendering ------------------------------------------------------------------

@@ -18,6 +18,8 @@ from sandbox.world.config import (
 from sandbox.world.draws import WORKING_HOURS_START, month_starts, next_weekday, uniform_seconds, weekday
 from sandbox.world.table import Table
 
+ENTITY_CURRENCY = np.array([CURRENCIES.index(e.currency) for e in ENTITIES])  # by legal entity
+
 
 class Invoicing:
     def _tm_invoices(self, rng: np.random.Generator, m: int, m0: int) -> None:
@@ -249,8 +251,7 @@ class Invoicing:
         payments.one_transfer(self.chunks["invoices"][-1], self.transfer_noise, self.noise, first, PAID, IF_NONE,
                               in_erp)
         payments.overpay(self.chunks["invoices"][-1], self.overpayment_noise, self.noise, PAID, IF_NONE, in_erp)
-        entity_currency = np.array([CURRENCIES.index(e.currency) for e in ENTITIES])
-        foreign = (client >= 0) & (currency != entity_currency[clients["entity"][np.maximum(client, 0)]]) \
+        foreign = (client >= 0) & (currency != ENTITY_CURRENCY[clients["entity"][np.maximum(client, 0)]]) \
             if len(clients) else np.zeros(n, dtype=bool)
         fx_posting.plan(self.chunks["invoices"][-1], self.fx_posting_noise, self.noise.get("fx_rounding", 0.0),
                         payments.plainly_paid(self.chunks["invoices"][-1], PAID, IF_NONE, in_erp), foreign)

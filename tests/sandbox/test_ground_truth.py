@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sandbox import erp_schema, ground_truth, store
 from sandbox.lifecycle import advance, generate
 from sandbox.world.config import FAULT_TYPES, NOISE_KINDS, fault_rates, noise_rates
-from tests.vendor_truth import erp_units_per_dollar
+from tests.vendor_truth import ErpRates
 
 
 class Systems:
@@ -400,8 +400,8 @@ def check_valid_fx_rounding(s: Systems, e: dict) -> None:
                          id=int(_record(e, "erp", "account_move")[0]["id"]))
     assert move["currency"] != invoice["currency"].upper()
 
-    rate = erp_units_per_dollar(s.erp, invoice["currency"].upper(), move["date"]) \
-        / erp_units_per_dollar(s.erp, move["currency"], move["date"])
+    rates = ErpRates.read(s.erp)
+    rate = rates.per_dollar(invoice["currency"].upper(), move["date"]) / rates.per_dollar(move["currency"], move["date"])
     assert abs(Decimal(str(move["amount_total"])) * rate - Decimal(invoice["total"]) / 100) <= Decimal("0.011")
 
 

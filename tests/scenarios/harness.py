@@ -27,7 +27,7 @@ from sandbox import erp_schema
 from sandbox.lifecycle import advance, generate
 from sandbox.server.app import RunningServer
 from tests import vendor_truth
-from tests.vendor_truth import AMOUNTS, DATES, OTHERS, crm_as_truth_types, erp_units_per_dollar
+from tests.vendor_truth import AMOUNTS, DATES, OTHERS, ErpRates, crm_as_truth_types
 from tests.dbt.conftest import Warehouse
 from tests.reverse_etl.conftest import crm_values
 from tests.scenarios.firm import AS_OF, DAYS, SEED, Client, Firm, clean_rates
@@ -184,7 +184,8 @@ def run(tmp_path_factory, request) -> Iterator[Run]:
 def rates_on(erp: Engine, day: dt.date) -> dict[str, Decimal]:
     """Currency -> units per US dollar on `day` by the ERP's own table."""
     with erp.connect() as con:
-        return {currency: erp_units_per_dollar(con, currency, day) for currency in ("USD", "GBP", "EUR")}
+        rates = ErpRates.read(con)
+    return {currency: rates.per_dollar(currency, day) for currency in ("USD", "GBP", "EUR")}
 
 
 def names_in(module: str) -> list[str]:

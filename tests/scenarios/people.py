@@ -10,13 +10,13 @@ clock then, as an ERP user's edit would be.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Callable
 
 import requests
 from sqlalchemy import Engine, text
 
-from tests.vendor_truth import erp_units_per_dollar
+from tests.vendor_truth import ErpRates
 
 ASSOCIATE_DEAL_TO_COMPANY = 5
 FINANCE_UID = 7  # the ERP user finance's edits are made as (the sandbox writes as user 2)
@@ -202,8 +202,11 @@ class Erp:
     @staticmethod
     def _booked(con, amount: float, currency: str, into: str, day: dt.date) -> float:
         """`amount` converted as the ERP books it on `day`, rounded to the cent."""
-        rate = erp_units_per_dollar(con, into, day) / erp_units_per_dollar(con, currency, day)
-        return float((Decimal(str(amount)) * rate).quantize(Decimal("0.01"), ROUND_HALF_UP))
+        return float(ErpRates.read(con).converted(Decimal(str(amount)), currency, into, day))
+
+    @staticmethod
+    def _currency_id(con, code: str) -> int:
+        return con.execute(text("SELECT id FROM res_currency WHERE name = :c"), {"c": code}).scalar_one()
 
     def posts_invoice(self, partner_id: int, number: str, untaxed: float, tax: float = 0.0,
                       books_in: tuple[str, str] | None = None) -> None:
@@ -216,8 +219,7 @@ class Erp:
             net, vat, booked = untaxed, tax, {}
             if books_in:
                 net, vat = (self._booked(con, amount, *books_in, today) for amount in (untaxed, tax))
-                booked["currency_id"] = con.execute(text("SELECT id FROM res_currency WHERE name = :c"),
-                                                    {"c": books_in[1]}).scalar_one()
+                booked["currency_id"] = self._currency_id(con, books_in[1])
             total = round(net + vat, 2)
             self._insert_like(
                 con, "account_move", "partner_id = :p AND move_type = 'out_invoice' AND state = 'posted'",
@@ -246,8 +248,7 @@ class Erp:
             amount, booked = round(sum(paid.values()), 2), {}
             if books_in:
                 amount = self._booked(con, amount, *books_in, today)
-                booked["currency_id"] = con.execute(text("SELECT id FROM res_currency WHERE name = :c"),
-                                                    {"c": books_in[1]}).scalar_one()
+                booked["currency_id"] = self._currency_id(con, books_in[1])
             payment = self._insert_like(
                 con, "account_payment", "partner_id = :p", {"p": moves[0].partner_id},
                 name=f"BNK/{today:%Y}/{'-'.join(paid)}", date=today, amount=amount,
