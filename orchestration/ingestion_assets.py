@@ -52,7 +52,8 @@ class RawTranslator(DagsterDltTranslator):
             deps=[],
             kinds={"dlt", "duckdb"},
             description=f"{self.system} {resource.name} as the source holds it, landed in "
-                        f"raw_{self.system}.{resource.name} by dlt (merged on its primary key).",
+                        f"raw_{self.system}.{resource.name} by dlt "
+                        f"({'merged on its primary key' if resource.write_disposition == 'merge' else 'replaced'}).",
         )
 
 

@@ -9,6 +9,7 @@ from typing import Any, Iterator, Mapping
 import orjson
 import pyarrow as pa
 
+from ingestion.harvest.settings import PER_PAGE
 from ingestion.http import ApiClient
 
 
@@ -41,6 +42,35 @@ def to_arrow(records: list[dict[str, Any]], types: Mapping[str, pa.DataType]) ->
         arrays.append(array)
         fields.append(pa.field(name, array.type, nullable=name != "id"))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def spent_day(value: Any) -> dt.date | None:
+    """A time entry's spent date, None where it is no date (such a record is quarantined)."""
+    try:
+        return dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def newest_spent_date(client: ApiClient) -> dt.date | None:
+    """The latest spent date of the time entries: Harvest lists them newest spent date first."""
+    entries = client.get("/time_entries", params={"per_page": 100})["time_entries"]
+    return next((day for day in map(spent_day, (e.get("spent_date") for e in entries)) if day), None)
+
+
+def presence(client: ApiClient, swept_from: dt.date) -> pa.Table:
+    """Which time entries exist with a spent date from `swept_from` on: their ids and spent
+    dates, and the sweep's first day."""
+    rows: list[tuple[int, str]] = []
+    for page in walk(client, "time_entries", {"per_page": PER_PAGE, "from": swept_from.isoformat()}):
+        rows += [(record["id"], record["spent_date"]) for record in page
+                 if isinstance(record.get("id"), int) and spent_day(record.get("spent_date"))]
+    ids, days = zip(*rows) if rows else ((), ())
+    return pa.table({
+        "id": pa.array(ids, pa.int64()),
+        "spent_date": pa.array(days, pa.string()).cast(pa.date32()),
+        "swept_from": pa.array([swept_from] * len(ids), pa.date32()),
+    })
 
 
 def parse_stamp(value: str) -> dt.datetime:

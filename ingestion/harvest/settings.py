@@ -12,6 +12,12 @@ USER_AGENT = "Concord data platform (data-engineering@concord.example)"
 # last stretch of stamps on the next run (and skipping what is unchanged) is what makes sure
 # none of those changes is missed.
 LOOKBACK_SECONDS = 900
+# Harvest reports no deletions. Each run lists which time entries still exist for the spent
+# dates of this many days up to the newest (an entry can be edited or deleted until its month is
+# invoiced, the 12th of the next month, or later once reopened); a landed entry of that window
+# the list lacks was deleted. 0 turns the sweep off.
+DELETION_WINDOW_DAYS = 60
+PRESENCE_TABLE = "time_entry_presence"
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 STAMPS = {"created_at": TIMESTAMP, "updated_at": TIMESTAMP}

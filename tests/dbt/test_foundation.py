@@ -28,6 +28,8 @@ from tests.dbt.conftest import Warehouse, build_warehouse, copy_of
 FOUNDATION = "staging +marts.core"
 
 # staging model -> the raw table it stages, row for row
+# Raw tables a staging model reads beside its own: which Harvest time entries still exist.
+READ_BESIDE = {"raw_harvest.time_entry_presence": "stg_harvest__time_entries"}
 STAGED = {
     "stg_hubspot__companies": "raw_hubspot.companies",
     "stg_hubspot__contacts": "raw_hubspot.contacts",
@@ -101,7 +103,7 @@ def test_every_table_dlt_lands_is_staged(small_firm: Warehouse) -> None:
         "select schema_name, table_name from duckdb_tables() "
         "where schema_name in ('raw_hubspot', 'raw_stripe', 'raw_harvest', 'raw_erp') "
         "and not starts_with(table_name, '_dlt') and table_name <> 'quarantine'")}
-    assert landed - set(STAGED.values()) == set()
+    assert landed - set(STAGED.values()) - set(READ_BESIDE) == set()
 
 
 def test_small_firm_identity(small_firm: Warehouse) -> None:

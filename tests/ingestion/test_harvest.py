@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
 
 import pytest
+import requests
 
 import ingestion.harvest as harvest
+from ingestion.harvest.settings import DELETION_WINDOW_DAYS, PER_PAGE
 from ingestion.http import CredentialsRejected
 from ingestion.warehouse import run_source
 from sandbox.lifecycle import advance
@@ -22,6 +25,17 @@ def sandbox_rows(data_dir: Path, table: str, columns: str = "id") -> set[tuple]:
     con = sqlite3.connect(data_dir / "sandbox.sqlite")
     try:
         return set(con.execute(f"SELECT {columns} FROM {table}").fetchall())
+    finally:
+        con.close()
+
+
+def entries_in_window(data_dir: Path) -> set[int]:
+    """Ids of the sandbox's time entries the deletion sweep lists: the last days of spent dates."""
+    con = sqlite3.connect(data_dir / "sandbox.sqlite")
+    try:
+        return {i for (i,) in con.execute(
+            "SELECT id FROM hv_time_entries WHERE spent_date >= "
+            "date((SELECT max(spent_date) FROM hv_time_entries), ?)", (f"-{DELETION_WINDOW_DAYS} days",))}
     finally:
         con.close()
 
@@ -46,7 +60,7 @@ def test_source_is_built_without_settings_and_names_a_missing_one(monkeypatch, t
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no .dlt/ files to fall back on
     source = harvest.source()
-    assert set(source.resources) == set(TABLES)
+    assert set(source.resources) == {*TABLES, "time_entry_presence"}
     monkeypatch.setenv("CONCORD_WAREHOUSE", str(tmp_path / "w.duckdb"))
     with pytest.raises(Exception, match="base_url"):
         run_source(harvest.source(), "harvest")
@@ -68,12 +82,17 @@ def test_first_run_lands_exactly_the_sandbox_records(sandbox, firm: Path) -> Non
           f"({sum(report.row_counts.values()) / elapsed:,.0f} rows/s)")
 
 
-def test_second_run_lands_nothing_and_asks_once_per_list(sandbox) -> None:
+def test_second_run_lands_nothing_and_asks_once_per_list(sandbox, firm: Path) -> None:
+    """Nothing but the list of the time entries that exist in the deletion window, read in one
+    page after one to find the newest spent date."""
     run_source(harvest.source(), "harvest")
     sandbox.reset_requests()
     report = run_source(harvest.source(), "harvest")
-    assert report.row_counts == {}
-    assert sandbox.requests_made("harvest") == {f"GET /v2/{table}": 1 for table in TABLES}
+    in_window = entries_in_window(firm)
+    assert report.row_counts == {"time_entry_presence": len(in_window)}
+    pages = -(-len(in_window) // PER_PAGE)
+    assert sandbox.requests_made("harvest") == {**{f"GET /v2/{table}": 1 for table in TABLES},
+                                                "GET /v2/time_entries": 2 + pages}
 
 
 def test_after_advance_exactly_the_changes_arrive(sandbox, fresh_firm: Path) -> None:
@@ -141,3 +160,33 @@ def test_a_broken_record_is_quarantined_and_its_page_still_loads(sandbox, fresh_
     assert "currency" in rows[0][2]
     ids = {i for (i,) in landed(sandbox, "time_entries")}
     assert broken_id not in ids and len(ids) == total - 1
+
+
+def test_an_entry_deleted_in_harvest_drops_out_of_the_presence_list(sandbox, fresh_firm: Path) -> None:
+    """Harvest reports no deletions: the next run's list of the entries in the window lacks the
+    one deleted, whose raw row stays (staging leaves it out, see `stg_harvest__time_entries`)."""
+    run_source(harvest.source(), "harvest")
+    con = sqlite3.connect(fresh_firm / "sandbox.sqlite")
+    (gone,), = con.execute("SELECT id FROM hv_time_entries WHERE is_closed = 0 ORDER BY spent_date DESC LIMIT 1")
+    con.close()
+    assert gone in entries_in_window(fresh_firm)
+    response = requests.delete(f"{os.environ['SOURCES__HARVEST__BASE_URL']}/time_entries/{gone}", timeout=10, headers={
+        "Authorization": f"Bearer {os.environ['SOURCES__HARVEST__ACCESS_TOKEN']}",
+        "Harvest-Account-Id": os.environ["SOURCES__HARVEST__ACCOUNT_ID"], "User-Agent": "concord-tests"})
+    assert response.status_code == 200, response.text
+
+    run_source(harvest.source(), "harvest")
+    listed = {i for (i,) in landed(sandbox, "time_entry_presence")}
+    assert listed == entries_in_window(fresh_firm) and gone not in listed
+    assert (gone,) in landed(sandbox, "time_entries")
+    oldest_listed, swept_from = sandbox.query(
+        "SELECT min(spent_date), min(swept_from) FROM raw_harvest.time_entry_presence")[0]
+    assert oldest_listed >= swept_from
+
+
+def test_a_window_of_zero_days_turns_the_sweep_off(sandbox, monkeypatch) -> None:
+    monkeypatch.setenv("SOURCES__HARVEST__TIME_ENTRY_PRESENCE__DELETION_WINDOW_DAYS", "0")
+    sandbox.reset_requests()
+    report = run_source(harvest.source(), "harvest")
+    assert report.rows("time_entries") > 0 and "time_entry_presence" not in report.row_counts
+    assert sandbox.requests_made("harvest")["GET /v2/time_entries"] == -(-report.rows("time_entries") // PER_PAGE)

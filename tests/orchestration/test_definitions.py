@@ -19,7 +19,7 @@ RAW_ASSETS = [
     "raw/erp/account_payment", "raw/erp/res_company", "raw/erp/res_country", "raw/erp/res_currency",
     "raw/erp/res_currency_rate", "raw/erp/res_partner", "raw/erp/sale_order", "raw/erp/sale_order_line",
     "raw/harvest/clients", "raw/harvest/expenses", "raw/harvest/projects", "raw/harvest/tasks",
-    "raw/harvest/time_entries", "raw/harvest/users",
+    "raw/harvest/time_entries", "raw/harvest/time_entry_presence", "raw/harvest/users",
     "raw/hubspot/companies", "raw/hubspot/contacts", "raw/hubspot/deals", "raw/hubspot/properties",
     "raw/stripe/charges", "raw/stripe/credit_notes", "raw/stripe/customers", "raw/stripe/disputes",
     "raw/stripe/invoices",

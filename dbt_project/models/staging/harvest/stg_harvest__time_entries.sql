@@ -1,8 +1,43 @@
+-- Time entries as Harvest holds them now: an entry deleted in Harvest after it was loaded is
+-- left out. Harvest reports no deletions; the source lists the entries that exist for the spent
+-- dates from `swept_from` on (`time_entry_presence`, see ingestion/harvest), so a landed entry of
+-- that window the list lacks, loaded before the list, was deleted (one landed by the list's own
+-- load may have been created while the list was read; a deletion then shows one run later).
+-- Its raw row stays in `raw_harvest.time_entries`.
 with
+
+landed as (
+
+    select * from {{ source('harvest', 'time_entries') }}
+
+),
+
+presence as (
+
+    select * from {{ source_or_empty('harvest', 'time_entry_presence') }}
+
+),
+
+sweep as (
+
+    select
+        max(swept_from) as swept_from,
+        max(_dlt_load_id) as swept_in_load
+    from presence
+
+),
 
 source as (
 
-    select * from {{ source('harvest', 'time_entries') }}
+    select landed.*
+    from landed
+    cross join sweep
+    left join presence
+        on landed.id = presence.id
+    where sweep.swept_from is null
+       or cast(landed.spent_date as date) < sweep.swept_from
+       or landed._dlt_load_id >= sweep.swept_in_load
+       or presence.id is not null
 
 ),
 
