@@ -31,7 +31,7 @@ from sandbox.world.config import (
 from sandbox.world.derived import (
     ERP_CLIENT_PARTNER_BASE, ERP_DUPLICATE_PARTNER_BASE, ERP_INSTALMENT_PAYMENT_BASE, ERP_REFUND_BASE, HS_COMPANY_BASE, HS_DEAL_BASE,
     HS_DUPLICATE_COMPANY_BASE, HS_MERGED_COMPANY_BASE, HV_CLIENT_BASE, HV_DUPLICATE_CLIENT_BASE, HV_ORPHAN_CLIENT_BASE,
-    HV_ORPHAN_PROJECT_BASE, HV_PROJECT_BASE, HV_TIME_ENTRY_BASE, Derived,
+    HV_ENTRY_IN_ERROR_BASE, HV_ORPHAN_PROJECT_BASE, HV_PROJECT_BASE, HV_TIME_ENTRY_BASE, Derived,
 )
 from sandbox.world.codes import (
     ATTR_COUNTRY, ATTR_VAT, CF_ATTRIBUTE, CF_DUPLICATE, CF_MISSING_IN_ERP, DUP_ERP, DUP_HARVEST, DUP_HUBSPOT,
@@ -179,6 +179,13 @@ class GroundTruth:
                     record("hubspot", "company", HS_MERGED_COMPANY_BASE + i)]
             yield self.entry(f"duplicate_customer:merge:{i}", "duplicate_customer", int(typed[i]), i, pair,
                              0.0, clients["currency"][i], duplicated_in="hubspot", merged_later=True)
+        # so is a second Stripe customer created by mistake, until billing deletes it
+        extra_at, extra_deleted_at = d.extra_stripe_customer_at, d.extra_stripe_customer_deleted_at
+        for i in np.flatnonzero((extra_at <= at) & (extra_deleted_at > at)).tolist():
+            pair = [record("stripe", "customer", d.stripe_customer_id[i]),
+                    record("stripe", "customer", d.extra_stripe_customer_id[i])]
+            yield self.entry(f"duplicate_customer:stripe_delete:{i}", "duplicate_customer", int(extra_at[i]), i, pair,
+                             0.0, clients["currency"][i], duplicated_in="stripe", deleted_later=True)
 
     # -- per engagement ---------------------------------------------------------------------------
     def _engagements(self) -> Iterator[dict[str, Any]]:
@@ -433,6 +440,12 @@ class GroundTruth:
                              "the same id, live again" if restored else
                              "the client's company archived by mistake, in the recycle bin until someone restores it",
                              restored=restored)
+        for i in np.flatnonzero(d.extra_stripe_customer_deleted_at <= at).tolist():
+            yield self.valid(f"stripe_delete:{i}", "stripe_delete", i,
+                             [record("stripe", "customer", d.stripe_customer_id[i]),
+                              record("stripe", "customer", d.extra_stripe_customer_id[i], deleted=True)],
+                             "a second Stripe customer created for the client by mistake, deleted days later before "
+                             "anything was billed to it: gone, so no duplicate")
         for i in np.flatnonzero(d.erp_archived_at <= at).tolist():
             yield self.valid(f"erp_archive:{i}", "erp_archive", i,
                              [record("erp", "res_partner", ERP_CLIENT_PARTNER_BASE + i, ref=d.erp_ref[i])],
@@ -474,6 +487,25 @@ class GroundTruth:
                              "hours corrected after approval (the week reopened and approved again) before the "
                              "month was invoiced: the invoice bills the corrected hours",
                              hours=float(t["hours"][row]), hours_logged=float(t["hours_logged"][row]))
+        engagements = self.world.engagements
+        for row in np.flatnonzero((t["moved_at"] <= at) & ~t["deleted"]).tolist():
+            logged, final = int(t["logged_engagement"][row]), int(t["engagement"][row])
+            yield self.valid(f"harvest_move:{row}", "harvest_move", int(engagements["client"][final]),
+                             [record("harvest", "time_entry", HV_TIME_ENTRY_BASE + row),
+                              record("harvest", "project", HV_PROJECT_BASE + logged, moved_from=True),
+                              record("harvest", "project", HV_PROJECT_BASE + final)],
+                             "time logged against another project of the consultant's, approved, then moved to "
+                             "its own project before the month was invoiced: billed where it now stands")
+        copies = self.world.entries_in_error
+        for k in np.flatnonzero(copies["deleted_at"] <= at).tolist() if len(copies) else ():
+            original = int(copies["original"][k])
+            yield self.valid(f"harvest_delete:{k}", "harvest_delete",
+                             int(engagements["client"][copies["engagement"][k]]),
+                             [record("harvest", "time_entry", HV_ENTRY_IN_ERROR_BASE + k, deleted=True),
+                              record("harvest", "time_entry", HV_TIME_ENTRY_BASE + original)],
+                             "the same time logged twice; the copy approved with the week, then deleted once the "
+                             "week was reopened, before the month was invoiced: Harvest no longer lists it",
+                             hours=float(copies["hours"][k]))
 
     def _timing(self) -> Iterator[dict[str, Any]]:
         """Invoices the ERP posts (or whose payment it applies) days late but inside the SLA, and
@@ -533,9 +565,12 @@ def noise_served(entries: list[dict[str, Any]]) -> dict[str, int]:
                  "homonym": "homonym clients", "extra_domain": "clients with a second domain",
                  "vat_format": "VAT numbers typed loosely", "erp_archive": "ERP partners archived",
                  "crm_merge": "HubSpot companies merged", "crm_restore": "HubSpot companies restored",
+                 "stripe_delete": "Stripe customers deleted",
                  "overpayment": "invoices overpaid", "one_transfer": "transfers settling several invoices",
                  "harvest_marking": "project months marked invoiced by hand in Harvest",
                  "harvest_correction": "Harvest hours corrected after approval",
+                 "harvest_delete": "Harvest entries logged twice, the copy deleted",
+                 "harvest_move": "Harvest entries moved to their project",
                  "fx_rounding": "invoices booked in another currency",
                  "slow_posting": "invoices posted late within the SLA",
                  "fx_calendar": "FX days off the business calendar"}.get(label, label)

@@ -30,12 +30,12 @@ from typing import Any
 import orjson
 
 from sandbox.facts import harvest, stripe
-from sandbox.facts.harvest import amend_time, harvest_notes
+from sandbox.facts.harvest import amend_time, deleted_entries, harvest_notes
 from sandbox.facts.hubspot import HubSpotWrites, hubspot_overlay, hubspot_writes
 from sandbox.world.firm import World
 
-__all__ = ["HubSpotWrites", "amend_time", "apply", "harvest_notes", "hubspot_overlay", "hubspot_writes", "read",
-           "record", "record_many"]
+__all__ = ["HubSpotWrites", "amend_time", "apply", "deleted_entries", "harvest_notes", "hubspot_overlay",
+           "hubspot_writes", "read", "record", "record_many"]
 
 TABLE = """
 CREATE TABLE IF NOT EXISTS api_facts (

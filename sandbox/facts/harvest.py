@@ -74,8 +74,11 @@ def _edit(entries: Table, row: int, fact: dict[str, Any]) -> None:
     entries["spent_day"][row] = day
     entries["hours"][row] = entries["hours_logged"][row] = float(fact["hours"])
     entries["corrected_at"][row] = NEVER  # the write is what Harvest shows from now on
+    entries["moved_at"][row] = NEVER
     entries["engagement"][row] = int(fact["project_id"]) - HV_PROJECT_BASE
     entries["member"][row] = int(fact["user_assignment_id"]) - HV_USER_ASSIGNMENT_BASE
+    entries["logged_engagement"][row] = entries["engagement"][row]  # no longer where it was first logged
+    entries["logged_member"][row] = entries["member"][row]
     entries["task"][row] = int(fact["task_id"]) - HV_TASK_BASE
     entries["billable"][row] = bool(fact["billable"])
     if fact["billable"]:
@@ -91,6 +94,11 @@ def apply(world: World, facts: list[dict[str, Any]]) -> None:
             row = int(fact["id"]) - HV_TIME_ENTRY_BASE
             if 0 <= row < len(entries):
                 entries["marked_at"][row] = min(int(entries["marked_at"][row]), int(fact["at"]))
+
+
+def deleted_entries(facts: list[dict[str, Any]]) -> set[int]:
+    """Ids of the time entries deleted through the API."""
+    return {int(f["id"]) for f in _entry_writes(facts, ("delete",))}
 
 
 def harvest_notes(facts: list[dict[str, Any]]) -> dict[int, str | None]:

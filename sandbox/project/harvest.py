@@ -16,10 +16,12 @@ from sandbox.world.config import CURRENCIES, DAY, ENTITIES, EXPENSE_CATEGORIES, 
 from sandbox.world.derived import (
     HV_CLIENT_BASE, HV_DUPLICATE_CLIENT_BASE, HV_EXPENSE_BASE, HV_EXPENSE_CATEGORY_BASE,
     HV_ORPHAN_CLIENT_BASE, HV_ORPHAN_PROJECT_BASE, HV_PROJECT_BASE, HV_TASK_ASSIGNMENT_BASE, HV_TASK_BASE,
-    HV_TIME_ENTRY_BASE, HV_USER_ASSIGNMENT_BASE, HV_USER_BASE, Derived,
+    HV_ENTRY_IN_ERROR_BASE, HV_TIME_ENTRY_BASE, HV_USER_ASSIGNMENT_BASE, HV_USER_BASE, Derived,
 )
 from sandbox.world.codes import CF_DUPLICATE, DUP_HARVEST, FIXED_FEE, ORPHAN_HARVEST, RETAINER, T_AND_M
 from sandbox.world.firm import World
+from sandbox.world.table import Table
+from sandbox.world.time_mistakes import TASK_BILLABLE
 
 TIME_NOTES = (
     "Stakeholder interviews", "Workshop preparation", "Data model review", "Status meeting with client",
@@ -37,7 +39,8 @@ def project(world: World, derived: Derived, window: Window, con: sqlite3.Connect
         counts.update(_static(world, window, con))
     counts["clients"] = _clients(world, derived, window, con)
     counts["projects"] = _projects(world, derived, window, con)
-    counts["time_entries"] = _time_entries(world, derived, window, con, facts.harvest_notes(list(written)))
+    counts["time_entries"] = _time_entries(world, derived, window, con, facts.harvest_notes(list(written)),
+                                           facts.deleted_entries(list(written)))
     counts["expenses"] = _expenses(world, derived, window, con)
     return counts
 
@@ -155,42 +158,61 @@ def _projects(world: World, d: Derived, window: Window, con: sqlite3.Connection)
 
 
 def _time_entries(world: World, d: Derived, window: Window, con: sqlite3.Connection,
-                  written_notes: dict[int, str | None]) -> int:
-    entries = world.time_entries
-    if not len(entries):
-        return 0
-    # Harvest's invoicing is off (the firm invoices in Stripe): an entry is `is_billed` only where
-    # someone marked it invoiced by hand
-    created, approved, marked = entries["created_at"], entries["approved_at"], entries["marked_at"]
-    corrected = entries["corrected_at"]
-    rows = np.flatnonzero(window.visible(created) & window.changed(created, approved, marked, corrected)
-                          & ~entries["deleted"])
-    if not len(rows):
+                  written_notes: dict[int, str | None], api_deleted: set[int]) -> int:
+    """The entries changed in the window; copies logged by mistake until they are deleted."""
+    entries, copies = world.time_entries, world.entries_in_error
+    count = 0
+    if len(entries):
+        times = (entries["created_at"], entries["approved_at"], entries["marked_at"], entries["corrected_at"],
+                 entries["moved_at"])
+        rows = np.flatnonzero(window.visible(entries["created_at"]) & window.changed(*times) & ~entries["deleted"])
+        count += _put_entries(world, window, con, entries.take(rows), HV_TIME_ENTRY_BASE + rows, written_notes)
+    if len(copies):
+        rows = np.flatnonzero(window.changed(copies["created_at"], copies["approved_at"], copies["deleted_at"]))
+        gone = copies["deleted_at"][rows] <= window.end
+        con.executemany("DELETE FROM hv_time_entries WHERE id = ?",
+                        [(i,) for i in (HV_ENTRY_IN_ERROR_BASE + rows[gone]).tolist()])
+        live = rows[~gone]
+        live = live[~np.isin(HV_ENTRY_IN_ERROR_BASE + live, list(api_deleted))]
+        count += _put_entries(world, window, con, copies.take(live), HV_ENTRY_IN_ERROR_BASE + live, {})
+    return count
+
+
+def _put_entries(world: World, window: Window, con: sqlite3.Connection, e: Table, ids: np.ndarray,
+                 written_notes: dict[int, str | None]) -> int:
+    if not len(ids):
         return 0
     end = window.end
-    e = entries.take(rows)
+    # Harvest's invoicing is off (the firm invoices in Stripe): an entry is `is_billed` only where
+    # someone marked it invoiced by hand
     is_closed = e["approved_at"] <= end
     is_billed = e["marked_at"] <= end
     locked_reason = np.where(is_billed, LOCKED_INVOICED, np.where(is_closed, LOCKED_APPROVED, None))
-    updated = window.stamp_s(window.last(e["created_at"], e["approved_at"], e["marked_at"], e["corrected_at"]))
+    updated = window.stamp_s(window.last(e["created_at"], e["approved_at"], e["marked_at"], e["corrected_at"],
+                                         e["moved_at"]))
     hours = np.where(e["corrected_at"] <= end, e["hours"], e["hours_logged"])  # as logged until corrected
-    engagement = e["engagement"]
+    moved = e["moved_at"] <= end  # where it was logged until moved
+    engagement = np.where(moved, e["engagement"], e["logged_engagement"])
+    member = np.where(moved, e["member"], e["logged_member"])
+    billable = np.where(moved, e["billable"], TASK_BILLABLE[e["task"]]
+                        & (world.engagements["kind"][engagement] == T_AND_M))
+    rate = np.where(moved, e["rate"], world.members["rate"][member])
     client = world.engagements["client"][engagement]
     columns = (
-        HV_TIME_ENTRY_BASE + rows, day_strings(e["spent_day"]), HV_USER_BASE + e["user"],
-        HV_USER_ASSIGNMENT_BASE + e["member"], HV_CLIENT_BASE + client, HV_PROJECT_BASE + engagement,
+        ids, day_strings(e["spent_day"]), HV_USER_BASE + e["user"],
+        HV_USER_ASSIGNMENT_BASE + member, HV_CLIENT_BASE + client, HV_PROJECT_BASE + engagement,
         HV_TASK_BASE + e["task"], HV_TASK_ASSIGNMENT_BASE + engagement * 10 + e["task"], hours,
-        _notes(e["note"], HV_TIME_ENTRY_BASE + rows, written_notes), (is_closed | is_billed).astype(np.int64), locked_reason,
-        is_closed.astype(np.int64), is_billed.astype(np.int64), e["billable"].astype(np.int64),
-        np.ones(len(rows), dtype=np.int64), np.where(e["billable"], e["rate"], None),
+        _notes(e["note"], ids, written_notes), (is_closed | is_billed).astype(np.int64), locked_reason,
+        is_closed.astype(np.int64), is_billed.astype(np.int64), billable.astype(np.int64),
+        np.ones(len(ids), dtype=np.int64), np.where(billable, rate, None),
         world.users["cost_rate"][e["user"]], e["created_at"], updated,
     )
     sql = f"INSERT OR REPLACE INTO hv_time_entries VALUES ({','.join('?' * len(columns))})"
     step = 100_000  # Python tuples for millions of rows would need gigabytes; convert a slice at a time
     with store.bulk_load(con, "hv_time_entries") if window.is_full else contextlib.nullcontext():
-        for start in range(0, len(rows), step):
+        for start in range(0, len(ids), step):
             con.executemany(sql, zip(*(c[start:start + step].tolist() for c in columns)))
-    return len(rows)
+    return len(ids)
 
 
 def _notes(note: np.ndarray, ids: np.ndarray, written_notes: dict[int, str | None]) -> np.ndarray:

@@ -110,6 +110,15 @@ class StripeProjection:
             email=f"billing@{d.domain[i]}", currency=CURRENCIES[int(clients["currency"][i])].lower(),
             address={"country": d.stripe_country[i]}, invoice_prefix=invoice_prefix(cid))
 
+    def extra_doc(self, i: int) -> dict[str, Any]:
+        """The second customer billing created for a client by mistake, typed in by hand."""
+        d, clients = self.d, self.w.clients
+        cid = d.extra_stripe_customer_id[i]
+        return so.customer(
+            id=cid, created=self.created(d.extra_stripe_customer_at[i]), name=d.system_names[i]["stripe"],
+            email=f"accounts@{d.stripe_domain[i]}", currency=CURRENCIES[int(clients["currency"][i])].lower(),
+            address={"country": d.stripe_country[i]}, invoice_prefix=invoice_prefix(cid))
+
     # -- invoices and what hangs off them --------------------------------------------------------
     def invoice_doc(self, i: int, at: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         w, d = self.w, self.d
@@ -293,6 +302,18 @@ class StripeProjection:
             docs.append(doc)
             counts["customers"] += 1
             emit(int(d.duplicate_at[i]), 0, "customer.created", doc)
+        tombstones = []
+        extra = window.changed(d.extra_stripe_customer_at, d.extra_stripe_customer_deleted_at)
+        for i in np.flatnonzero(extra).tolist():
+            created, deleted_at = int(d.extra_stripe_customer_at[i]), int(d.extra_stripe_customer_deleted_at[i])
+            doc = self.extra_doc(i)
+            if self.in_window(created):
+                docs.append(doc)
+                counts["customers"] += 1
+                emit(created, 0, "customer.created", doc)
+            if deleted_at <= end:
+                tombstones.append(doc["id"])
+                emit(deleted_at, 0, "customer.deleted", doc)
         # Invoices and the objects their life creates.
         if len(inv):
             transitions = (inv["created_at"], inv["finalized_at"], inv["stripe_paid_at"], inv["voided_at"],
@@ -353,6 +374,8 @@ class StripeProjection:
                 stripe_facts.apply_overlay(doc, overlay[doc["id"]])
         docs.sort(key=lambda doc: doc["created"])
         so.put_objects(con, docs, lines)
+        for customer_id in tombstones:
+            so.delete_customer(con, customer_id)
         events.sort(key=lambda e: (e[0], e[1]))
         so.add_events(con, [e[2] for e in events])
         counts["events"] = len(events)

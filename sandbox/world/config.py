@@ -140,22 +140,28 @@ NOISE_KINDS = (
     "erp_archive",
     "crm_merge",
     "crm_restore",
+    "stripe_delete",
     "harvest_marking",
     "harvest_correction",
+    "harvest_delete",
+    "harvest_move",
     "slow_posting",
     "fx_calendar",
     "fx_rounding",
 )
 
 # Probability per eligible record: `tax` per client of a VAT-registered entity (its invoices
-# carry VAT, or name the reverse charge); `partial_payment`, `refund` and `full_credit` per paid invoice with
-# no fault, dispute or earlier credit note, `one_transfer` per client with two such invoices in a month,
-# `overpayment` per such invoice outside a grouped transfer (see world/payments.py); `homonym`, `extra_domain` and
-# `vat_format` per new client without a fault, `erp_archive`, `crm_merge` and `crm_restore` per client (see world/identity.py); `harvest_marking` per T&M
-# engagement whose project manager marks time invoiced in Harvest by hand; `harvest_correction` per
-# billable time entry (world/corrections.py); `slow_posting` per
-# invoice (world/slow_posting.py); `fx_calendar` per day: a weekend rate published, a weekday's missing;
-# `fx_rounding` per paid invoice billed in another currency than its entity's (world/fx_posting.py).
+# carry VAT, or name the reverse charge); `partial_payment`, `refund` and `full_credit` per paid
+# invoice with no fault, dispute or earlier credit note, `one_transfer` per client with two such
+# invoices in a month, `overpayment` per such invoice outside a grouped transfer (see
+# world/payments.py); `homonym`, `extra_domain` and `vat_format` per new client without a fault,
+# `erp_archive`, `crm_merge`, `crm_restore` and `stripe_delete` per client (see
+# world/identity.py); `harvest_marking` per T&M engagement whose project manager marks time
+# invoiced in Harvest by hand; `harvest_correction` per billable time entry
+# (world/corrections.py), `harvest_delete` and `harvest_move` too (world/time_mistakes.py);
+# `slow_posting` per invoice (world/slow_posting.py); `fx_calendar` per day: a weekend rate
+# published, a weekday's missing; `fx_rounding` per paid invoice billed in another currency than
+# its entity's (world/fx_posting.py).
 DEFAULT_NOISE_RATES = {
     "tax": 1.0,
     "partial_payment": 0.06,
@@ -169,8 +175,11 @@ DEFAULT_NOISE_RATES = {
     "erp_archive": 0.5,
     "crm_merge": 0.05,
     "crm_restore": 0.03,
+    "stripe_delete": 0.03,
     "harvest_marking": 0.3,
     "harvest_correction": 0.01,
+    "harvest_delete": 0.005,
+    "harvest_move": 0.005,
     "slow_posting": 0.15,
     "fx_calendar": 0.1,
     "fx_rounding": 0.5,

@@ -38,6 +38,7 @@ HV_TASK_ASSIGNMENT_BASE = 60_000_000
 HV_EXPENSE_BASE = 70_000_000
 HV_EXPENSE_CATEGORY_BASE = 80_000_000
 HV_TIME_ENTRY_BASE = 1_000_000_000
+HV_ENTRY_IN_ERROR_BASE = 900_000_000  # time logged twice, the copy deleted later (`harvest_delete`)
 ERP_CLIENT_PARTNER_BASE = 1_000
 ERP_MISC_PARTNER_ID = 999  # "Card sales - unidentified customers"
 ERP_INVOICE_CONTACT_BASE = 200_000
@@ -87,6 +88,11 @@ class Derived:
     erp_archived_at: np.ndarray  # when finance archives the ERP partner of a client gone quiet (`erp_archive`)
     stripe_customer_id: list[str]
     duplicate_stripe_customer_id: list[str]
+    # a second Stripe customer created by mistake and deleted (`stripe_delete`), where the client
+    # had one of its own by then
+    extra_stripe_customer_id: list[str]
+    extra_stripe_customer_at: np.ndarray
+    extra_stripe_customer_deleted_at: np.ndarray
     erp_ref: list[str]
     # what each system believes, where an attribute fault makes one of them wrong
     hubspot_vat: list[str]
@@ -183,6 +189,9 @@ def derive(world: World) -> Derived:
     duplicate_at = np.where(dup & (anchor < NEVER), anchor + clients["fault_dup_delay"], NEVER)
 
     stripe_customer_id = [stripe_id("cus", seed, "client", i) for i in range(n_clients)]
+    has_extra = clients["stripe_extra_at"] >= stripe_customer_at
+    extra_at = np.where(has_extra, clients["stripe_extra_at"], NEVER)
+    extra_deleted_at = np.where(has_extra, clients["stripe_extra_deleted_at"], NEVER)
     orphan_customer_id = [stripe_id("cus", seed, "orphan", i) for i in range(len(world.orphans))]
     erp_ref = [f"C{i + 1:05d}" for i in range(n_clients)]
 
@@ -216,6 +225,8 @@ def derive(world: World) -> Derived:
         hs_erp_ref_at=hs_erp_ref_at, stripe_customer_at=stripe_customer_at, harvest_client_at=harvest_client_at,
         duplicate_at=duplicate_at, erp_archived_at=erp_archived_at, stripe_customer_id=stripe_customer_id, erp_ref=erp_ref,
         duplicate_stripe_customer_id=[stripe_id("cus", seed, "duplicate", i) for i in range(n_clients)],
+        extra_stripe_customer_id=[stripe_id("cus", seed, "in_error", i) for i in range(n_clients)],
+        extra_stripe_customer_at=extra_at, extra_stripe_customer_deleted_at=extra_deleted_at,
         stripe_charge_id=stripe_charge_id,
         hubspot_vat=hubspot_vat, hubspot_vat_shown=clients["hs_vat_present"] | (attribute == ATTR_VAT),
         stripe_country=stripe_country, stripe_domain=stripe_domain,

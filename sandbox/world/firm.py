@@ -18,13 +18,13 @@ from typing import Callable
 
 import numpy as np
 
-from sandbox.world import corrections, identity, names, tax
+from sandbox.world import corrections, identity, names, tax, time_mistakes
 from sandbox.world.codes import (
     CF_ATTRIBUTE, CF_DUPLICATE, CF_MISSING_IN_ERP, CF_NONE, EF_CONTRACT_AMENDED, EF_CONTRACT_TYPO, EF_NONE,
     EF_NO_PROJECT, FIXED_FEE, MILESTONE, ORPHAN_HARVEST, ORPHAN_STRIPE, ORPHAN_WORKSHOP, RETAINER, RETAINER_FEE,
     S_BILLING, S_CLIENTS, S_DEALS, S_EXPENSES, S_FX, S_NOISE_CORRECTIONS, S_NOISE_FX, S_NOISE_FX_POSTING,
     S_NOISE_HARVEST, S_NOISE_IDENTITY, S_NOISE_OVERPAYMENTS, S_NOISE_PAYMENTS, S_NOISE_TAX, S_NOISE_TIMING,
-    S_NOISE_TRANSFERS, S_ORPHANS, S_STATIC, S_TIME, T_AND_M,
+    S_NOISE_TIME_COPIES, S_NOISE_TIME_MOVES, S_NOISE_TRANSFERS, S_ORPHANS, S_STATIC, S_TIME, T_AND_M,
 )
 from sandbox.world.config import (
     CURRENCIES, DAY, DEAL_STAGES, ENTITIES, EXPENSE_CATEGORIES, FX_START, NEVER, ROLES, TASKS, WorldConfig,
@@ -59,6 +59,7 @@ class World:
     invoice_lines: Table
     unbilled_faults: Table
     orphans: Table
+    entries_in_error: Table  # time logged twice, the copy deleted (`harvest_delete`)
     fx: Table
     # Stripe customer id -> when invoices a client created through the API were finalised: they
     # take numbers from the customer's sequence too (set by `sandbox.facts`)
@@ -94,7 +95,7 @@ class FirmSimulator(Invoicing):
         self.users = self._users(static)
         self.chunks: dict[str, list[Table]] = {k: [] for k in (
             "clients", "contacts", "deals", "engagements", "members", "time_entries", "expenses",
-            "invoices", "invoice_lines", "unbilled_faults", "orphans", "fx")}
+            "invoices", "invoice_lines", "unbilled_faults", "orphans", "fx", "entries_in_error")}
         self.n = {k: 0 for k in self.chunks}
         self.fx_level = np.array([FX_START[c] for c in CURRENCIES])
         self._fx_history(static)
@@ -145,6 +146,8 @@ class FirmSimulator(Invoicing):
         self.transfer_noise = stream(seed, m, S_NOISE_TRANSFERS)
         self.overpayment_noise = stream(seed, m, S_NOISE_OVERPAYMENTS)
         self.correction_noise = stream(seed, m, S_NOISE_CORRECTIONS)
+        self.copy_noise = stream(seed, m, S_NOISE_TIME_COPIES)
+        self.move_noise = stream(seed, m, S_NOISE_TIME_MOVES)
         self.fx_posting_noise = stream(seed, m, S_NOISE_FX_POSTING)
         self.harvest_noise = stream(seed, m, S_NOISE_HARVEST)
         self.timing_noise = stream(seed, m, S_NOISE_TIMING)
@@ -515,7 +518,11 @@ class FirmSimulator(Invoicing):
             deleted=np.zeros(n, dtype=bool),  # deleted through Harvest's API (`amend_time`)
         )
         corrections.plan(entries, self.correction_noise, self.noise.get("harvest_correction", 0.0))
+        time_mistakes.plan_moves(entries, self.move_noise, self.noise.get("harvest_move", 0.0), engagements, members)
+        copies = time_mistakes.copies(entries, self.copy_noise, self.noise.get("harvest_delete", 0.0))
         first = self._append("time_entries", entries)
+        copies["original"] = copies["original"] + first
+        self._append("entries_in_error", copies)
         if self.amend_time is not None:
             self.amend_time(entries, first)
 

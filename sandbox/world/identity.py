@@ -15,6 +15,9 @@ different in different places.
   lists it in `hs_merged_object_ids`.
 - `crm_restore`: someone archives the client's HubSpot company by mistake and restores it from
   the recycle bin days later: the same id, live again.
+- `stripe_delete`: billing creates a second Stripe customer for the client by mistake (a
+  duplicate while it lasts) and deletes it days later, before anything is billed to it: gone
+  from Stripe's lists, retrieved as a tombstone, announced by a `customer.deleted` event.
 
 Drawn per new client from the month's identity-noise stream; the first three never for a client
 with a fault (whose records the faults already shape), so the rates move no fault.
@@ -65,6 +68,11 @@ def plan(clients: dict[str, np.ndarray], rng: np.random.Generator, rates: dict[s
     mistake_at = np.maximum(clients_created, month_start) + (rng.uniform(20, 300, n) * DAY).astype(np.int64)
     clients["crm_mistake_at"] = np.where(mistaken, mistake_at, NEVER)
     clients["crm_restored_at"] = np.where(mistaken, mistake_at + (rng.uniform(1, 10, n) * DAY).astype(np.int64), NEVER)
+    in_error = clean & (rng.random(n) < rates.get("stripe_delete", 0.0))
+    created_at = np.maximum(clients_created, month_start) + (rng.uniform(40, 300, n) * DAY).astype(np.int64)
+    clients["stripe_extra_at"] = np.where(in_error, created_at, NEVER)
+    clients["stripe_extra_deleted_at"] = np.where(in_error, created_at + (rng.uniform(1, 8, n) * DAY).astype(np.int64),
+                                                  NEVER)
 
 
 def homonym_name(target_base: str, near: bool) -> str:

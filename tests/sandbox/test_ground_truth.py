@@ -374,6 +374,22 @@ def check_valid_harvest_correction(s: Systems, e: dict) -> None:
     assert closed and hours == e["details"]["hours"] != e["details"]["hours_logged"]
 
 
+def check_valid_harvest_delete(s: Systems, e: dict) -> None:
+    """The copy gone from Harvest; the entry it copied still there, with the same time."""
+    copy, original = e["records"]
+    assert s.harvest("time_entries", copy["id"]) is None
+    kept = s.harvest("time_entries", original["id"])
+    assert kept is not None and kept["hours"] == e["details"]["hours"]
+
+
+def check_valid_harvest_move(s: Systems, e: dict) -> None:
+    """The entry on its own project (another than the one it was logged on), approved again."""
+    entry, logged_on, own = e["records"]
+    row = s.harvest("time_entries", entry["id"])
+    assert row["project_id"] == int(own["id"]) != int(logged_on["id"])
+    assert row["is_closed"] and row["updated_at"] >= row["created_at"]
+
+
 def check_valid_slow_posting(s: Systems, e: dict) -> None:
     """Posted three to five days after finalisation: late, but inside the five-day SLA."""
     invoice = s.stripe(_record(e, "stripe", "invoice")[0]["id"])
@@ -414,6 +430,15 @@ def check_valid_crm_merge(s: Systems, e: dict) -> None:
     winner, loser = e["records"]
     assert s.hubspot("companies", loser["id"]) is None
     assert s.hubspot("companies", winner["id"])["hs_merged_object_ids"] == loser["id"]
+
+
+def check_valid_stripe_delete(s: Systems, e: dict) -> None:
+    """The client's own customer live; the one created by mistake a tombstone, nothing billed to it."""
+    own, extra = e["records"]
+    assert not s.stripe(own["id"]).get("deleted")
+    assert s.stripe(extra["id"]) == {"id": extra["id"], "object": "customer", "deleted": True}
+    assert s.con.execute("SELECT count(*) FROM stripe_objects WHERE customer = ? AND object = 'invoice'",
+                         (extra["id"],)).fetchone()[0] == 0
 
 
 def check_valid_crm_restore(s: Systems, e: dict) -> None:
@@ -477,10 +502,12 @@ VALID_CHECKS: dict[str, Callable[[Systems, dict], None]] = {
     "one_transfer": check_valid_one_transfer, "overpayment": check_valid_overpayment,
     "full_credit": check_valid_full_credit,
     "crm_merge": check_valid_crm_merge, "crm_restore": check_valid_crm_restore,
+    "stripe_delete": check_valid_stripe_delete,
     "erp_archive": check_valid_erp_archive,
     "slow_posting": check_valid_slow_posting, "fx_calendar": check_valid_fx_calendar,
     "fx_rounding": check_valid_fx_rounding,
     "harvest_marking": check_valid_harvest_marking, "harvest_correction": check_valid_harvest_correction,
+    "harvest_delete": check_valid_harvest_delete, "harvest_move": check_valid_harvest_move,
     "tax": check_valid_tax, "partial_payment": check_valid_partial_payment, "refund": check_valid_refund,
     "homonym": check_valid_homonym, "extra_domain": check_valid_extra_domain, "vat_format": check_valid_vat_format,
 }

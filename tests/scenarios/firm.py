@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Iterator
 
 import numpy as np
 
 from sandbox.world.config import (
     CURRENCIES, DAY, ENTITIES, NEVER, SCALES, WorldConfig, fault_rates, noise_rates, parse_date,
 )
-from sandbox.world.derived import ERP_CLIENT_PARTNER_BASE, HS_COMPANY_BASE, HS_DEAL_BASE, HV_TIME_ENTRY_BASE, derive
-from sandbox.world.codes import TM_MONTHLY
+from sandbox.world.derived import (
+    ERP_CLIENT_PARTNER_BASE, HS_COMPANY_BASE, HS_DEAL_BASE, HV_PROJECT_BASE, HV_TIME_ENTRY_BASE, derive,
+)
+from sandbox.world.codes import T_AND_M, TM_MONTHLY
 from sandbox.world.firm import simulate
 
 SEED, AS_OF, DAYS = 31, "2026-10-01", 16
-START = "2025-11-01"
+START = "2025-01-01"
 
 
 def clean_rates() -> tuple[dict[str, float], dict[str, float]]:
@@ -123,9 +126,26 @@ class Firm:
         return Invoice(self.client(int(inv["client"][i])), d.stripe_invoice_id[i], d.invoice_number[i],
                        int(inv["total"][i]), i)
 
-    def approved_entry_invoiced_after(self, by: int) -> tuple[Client, int, float]:
-        """(client, Harvest id, hours) of a billable entry approved before `by` (epoch s) whose
-        month's time invoice is finalised after it."""
+    def time_invoice_of_the_last_month(self) -> Invoice:
+        """A monthly time invoice for the month before the end's, finalised before the end, of
+        time partly approved before the start; of the newest client, whom the others want least."""
+        inv, d = self.w.invoices, self.d
+        last_month = np.datetime64(self.end_date, "M") - 1
+        first = int(last_month.astype("datetime64[D]").astype(np.int64))
+        ok = (inv["client"] >= 0) & (inv["kind"] == TM_MONTHLY) & (inv["period_start_day"] == first) \
+            & (inv["finalized_at"] < self.end - DAY) & (inv["voided_at"] >= NEVER) & (inv["cn_at"] >= NEVER)
+        t = self.w.time_entries
+        for i in np.flatnonzero(ok)[::-1].tolist():
+            approved = (t["engagement"] == inv["engagement"][i]) & t["billable"] & (t["approved_at"] < self.start) \
+                & (t["spent_day"] >= first)
+            if int(inv["client"][i]) not in self.taken and approved.any():
+                return Invoice(self.client(int(inv["client"][i])), d.stripe_invoice_id[i], d.invoice_number[i],
+                               int(inv["total"][i]), i)
+        raise LookupError("no time invoice of last month left for a scenario")
+
+    def _entries_invoiced_after(self, by: int) -> Iterator[tuple[int, int]]:
+        """(client, row) of billable entries approved before `by` (epoch s) whose month's time
+        invoice is finalised after it, latest first, of clients no scenario took."""
         t, inv = self.w.time_entries, self.w.invoices
         monthly = inv["kind"] == TM_MONTHLY
         for row in np.flatnonzero(t["billable"] & (t["approved_at"] < by - DAY) & ~t["deleted"])[::-1].tolist():
@@ -134,8 +154,33 @@ class Firm:
             invoice = monthly & (inv["engagement"] == t["engagement"][row]) & (inv["period_start_day"] == first)
             client = int(self.w.engagements["client"][t["engagement"][row]])
             if invoice.any() and inv["finalized_at"][invoice].min() > by + DAY and client not in self.taken:
-                return self.client(client), HV_TIME_ENTRY_BASE + row, float(t["hours"][row])
+                yield client, row
+
+    def approved_entry_invoiced_after(self, by: int) -> tuple[Client, int, float]:
+        """(client, Harvest id, hours) of a billable entry approved before `by` (epoch s) whose
+        month's time invoice is finalised after it."""
+        for client, row in self._entries_invoiced_after(by):
+            return self.client(client), HV_TIME_ENTRY_BASE + row, float(self.w.time_entries["hours"][row])
         raise LookupError("no approved entry of a month not yet invoiced left for a scenario")
+
+    def entry_with_another_project(self, by: int) -> tuple[Client, int, Client, int]:
+        """(client, Harvest id) of such an entry, and (client, Harvest project id) of another T&M
+        project its consultant works on that day, of another client: the newest such pair of
+        clients, which other scenarios want least."""
+        t, e, m = self.w.time_entries, self.w.engagements, self.w.members
+        found = []
+        for client, row in self._entries_invoiced_after(by):
+            day = int(t["spent_day"][row])
+            for k in np.flatnonzero(m["user"] == t["user"][row]).tolist():
+                other = int(m["engagement"][k])
+                other_client = int(e["client"][other])
+                if e["kind"][other] == T_AND_M and e["start_day"][other] <= day <= e["end_day"][other] \
+                        and e["project_created_at"][other] < self.start and other_client not in self.taken | {client}:
+                    found.append((min(client, other_client), client, row, other_client, other))
+        if not found:
+            raise LookupError("no consultant with projects of two clients on one day left for a scenario")
+        _, client, row, other_client, other = max(found)
+        return self.client(client), HV_TIME_ENTRY_BASE + row, self.client(other_client), HV_PROJECT_BASE + other
 
     def approved_time(self, invoice: Invoice) -> list[int]:
         """Harvest ids of the approved billable time entries of a monthly time invoice's month."""

@@ -30,7 +30,7 @@ from tests import vendor_truth
 from tests.vendor_truth import AMOUNTS, DATES, OTHERS, ErpRates, crm_as_truth_types
 from tests.dbt.conftest import Warehouse
 from tests.reverse_etl.conftest import crm_values
-from tests.scenarios.firm import AS_OF, DAYS, SEED, Client, Firm, clean_rates
+from tests.scenarios.firm import AS_OF, DAYS, SEED, START, Client, Firm, clean_rates
 from tests.scenarios.people import People
 
 
@@ -137,7 +137,7 @@ def run(tmp_path_factory, request) -> Iterator[Run]:
     root = tmp_path_factory.mktemp("scenarios")
     data_dir = root / "sandbox"
     faults, noise = clean_rates()
-    generate(data_dir, scale="small", seed=SEED, as_of=AS_OF, fault_rates=faults, noise_rates=noise)
+    generate(data_dir, scale="small", seed=SEED, as_of=AS_OF, start=START, fault_rates=faults, noise_rates=noise)
     with RunningServer(data_dir) as server:
         settings = server.client_settings()
         engine = erp_schema.engine_of(data_dir)

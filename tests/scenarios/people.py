@@ -149,6 +149,31 @@ class ProjectManager:
         assert response.status_code == 200 and response.json()["hours"] == hours, response.text
         assert self._web("approve", [time_entry_id])["approved"] == [time_entry_id]
 
+    def moves_approved_entry(self, time_entry_id: int, project_id: int) -> None:
+        """Reopens the entry, moves it to another project of its consultant's, approves it again."""
+        assert self._web("reopen", [time_entry_id])["reopened"] == [time_entry_id]
+        response = self.session.patch(f"{self.api}/time_entries/{time_entry_id}", json={"project_id": project_id},
+                                      timeout=30)
+        assert response.status_code == 200 and response.json()["project"]["id"] == project_id, response.text
+        assert self._web("approve", [time_entry_id])["approved"] == [time_entry_id]
+
+    def logs_again_and_approves(self, time_entry_id: int) -> int:
+        """A consultant logs an entry's time a second time (from another device); the manager
+        approves the copy with the week. Returns the copy's id."""
+        e = self.time_entry(time_entry_id)
+        body = {"project_id": e["project"]["id"], "task_id": e["task"]["id"], "user_id": e["user"]["id"],
+                "spent_date": e["spent_date"], "hours": e["hours"], "notes": e["notes"]}
+        response = self.session.post(f"{self.api}/time_entries", json=body, timeout=30)
+        assert response.status_code == 201, response.text
+        copy = response.json()["id"]
+        assert self._web("approve", [copy])["approved"] == [copy]
+        return copy
+
+    def deletes_after_reopening(self, time_entry_id: int) -> None:
+        assert self._web("reopen", [time_entry_id])["reopened"] == [time_entry_id]
+        response = self.session.delete(f"{self.api}/time_entries/{time_entry_id}", timeout=30)
+        assert response.status_code == 200, response.text
+
 
 class Erp:
     """Finance, writing the ERP's tables directly (the ERP has no API the firm uses). Writes are

@@ -10,7 +10,7 @@ import pytest
 
 from sandbox.world.config import DAY, NOISE_KINDS
 from tests.scenarios.firm import Firm
-from tests.scenarios.harness import Expect, names_in, scenario
+from tests.scenarios.harness import AR_BALANCE, Exc, Expect, names_in, scenario
 from tests.scenarios.people import People
 
 
@@ -223,6 +223,47 @@ def a_month_of_time_marked_invoiced_by_hand_in_harvest(people: People, firm: Fir
     invoice = firm.invoice(for_time=True)
     people.project_manager.marks_invoiced(firm.approved_time(invoice))
     return Expect(invoice.client, mess="harvest_marking")
+
+
+@scenario
+def a_second_stripe_customer_created_by_mistake_and_deleted(people: People, firm: Firm) -> Expect:
+    """Billing types a client into Stripe a second time; Concord's run finds the duplicate and
+    pushes one open data issue to the CRM. Right after the push billing deletes the second
+    customer: the next run finds no duplicate, only that the CRM still shows the issue."""
+    client = firm.billed_client()
+    second = people.billing.creates_customer(client.name, f"accounts@{client.domain}")
+    people.right_after_the_push(lambda: people.billing.deletes_customer(second))
+    return Expect(client, subjects=(second,), mess="stripe_delete", check_crm=False, exceptions=[
+        Exc("crm_financial_status_stale", "hubspot", client.company_id, "concord", AR_BALANCE, client.currency)])
+
+
+@scenario
+def time_logged_twice_the_copy_deleted_after_concord_loaded_it(people: People, firm: Firm) -> Expect:
+    """A consultant logs a day of a month since invoiced a second time, and the manager approves
+    the copy: Concord's run rightly finds approved time the invoice left out, and pushes it to the
+    CRM. Right after the push the manager reopens the copy and deletes it; Harvest keeps no trace
+    of it. The next run finds the time billed, only that the CRM still shows the issue."""
+    invoice = firm.time_invoice_of_the_last_month()
+    client = invoice.client
+    copy = people.project_manager.logs_again_and_approves(firm.approved_time(invoice)[-1])
+    people.right_after_the_push(lambda: people.project_manager.deletes_after_reopening(copy))
+    return Expect(client, mess="harvest_delete", check_crm=False, exceptions=[
+        Exc("crm_financial_status_stale", "hubspot", client.company_id, "concord", AR_BALANCE, client.currency)])
+
+
+@scenario
+def time_moved_to_another_clients_project_after_approval(people: People, firm: Firm) -> Expect:
+    """Ten days before the run a manager finds an approved entry logged against the wrong
+    project: they reopen it, it is moved to the consultant's other project (another client's),
+    and approved again, before the month is invoiced. Each project's invoice bills its time."""
+    client, entry, _, project = firm.entry_with_another_project(firm.end - 10 * DAY)
+    people.days_before_the_end(10, lambda: people.project_manager.moves_approved_entry(entry, project))
+
+    def moved_and_approved() -> None:
+        shown = people.project_manager.time_entry(entry)
+        assert (shown["project"]["id"], shown["is_closed"]) == (project, True), shown
+
+    return Expect(client, subjects=(str(project),), mess="harvest_move", holds=moved_and_approved)
 
 
 @pytest.mark.parametrize("name", names_in(__name__))

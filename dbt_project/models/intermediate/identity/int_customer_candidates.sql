@@ -58,6 +58,7 @@ hubspot as (
         coalesce(domain, website) as domain_source,
         additional_domains,
         is_archived,
+        false as is_deleted,
         hubspot_companies.created_at
     from hubspot_companies
     left join erp_countries
@@ -79,6 +80,7 @@ erp as (
         coalesce(website, email) as domain_source,
         cast(null as {{ dbt.type_string() }}) as additional_domains,
         not is_active as is_archived,
+        false as is_deleted,
         erp_partners.created_at
     from erp_partners
     left join erp_countries
@@ -104,6 +106,7 @@ stripe as (
         email as domain_source,
         cast(null as {{ dbt.type_string() }}) as additional_domains,
         false as is_archived,
+        is_deleted,
         created_at
     from stripe_customers
 
@@ -121,6 +124,7 @@ harvest as (
         cast(null as {{ dbt.type_string() }}) as domain_source,
         cast(null as {{ dbt.type_string() }}) as additional_domains,
         not is_active as is_archived,
+        false as is_deleted,
         created_at
     from harvest_clients
 

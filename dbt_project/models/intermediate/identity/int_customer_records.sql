@@ -20,8 +20,10 @@
 --    holding a HubSpot company is a customer, anchored on its earliest-created HubSpot company:
 --    `customer_id` is derived from that company's id, so it is stable across runs. Records of a
 --    component without one are unmatched (`customer_id` null, `is_unmatched`).
--- 5. Within a customer, several records of one system are duplicates: the earliest created is
---    the primary record, the others are flagged `is_duplicate` and not `is_primary`.
+-- 5. Within a customer, several live records of one system are duplicates: the earliest created
+--    is the primary record, the others are flagged `is_duplicate` and not `is_primary`. A record
+--    its system has deleted (a Stripe customer) still belongs to its customer (its invoices are
+--    the client's history) but is nobody's duplicate, and primary only where nothing is live.
 with recursive
 
 candidates as (
@@ -63,6 +65,7 @@ records as (
         candidates.record_id,
         candidates.record_name,
         candidates.is_archived,
+        coalesce(candidates.is_deleted, false) as is_deleted,
         candidates.created_at,
         {{ concord.normalize_company_name('candidates.record_name') }} as name_normalized,
         {{ concord.normalize_vat('candidates.vat', 'candidates.country_code') }} as vat_normalized,
@@ -333,6 +336,7 @@ assigned as (
         records.vat_normalized,
         records.domain,
         records.is_archived,
+        records.is_deleted,
         records.created_at,
         components.component_key,
         anchors.anchor_hubspot_company_id,
@@ -348,12 +352,15 @@ assigned as (
         best_edges.matched_record_key,
         row_number() over (
             partition by components.component_key, records.system
-            order by records.created_at, records.record_id
+            order by records.is_deleted, records.created_at, records.record_id
         ) as system_rank,
         count(*) over (partition by components.component_key, records.system) as system_records,
+        count(case when not records.is_deleted then 1 end) over (
+            partition by components.component_key, records.system
+        ) as live_system_records,
         first_value(records.record_id) over (
             partition by components.component_key, records.system
-            order by records.created_at, records.record_id
+            order by records.is_deleted, records.created_at, records.record_id
         ) as primary_record_id
     from records
     inner join components
@@ -393,11 +400,12 @@ final as (
         domain,
         is_unmatched,
         is_anchor,
-        not is_unmatched and system_records > 1 as is_duplicate,
+        not is_unmatched and not is_deleted and live_system_records > 1 as is_duplicate,
         system_rank = 1 as is_primary,
         primary_record_id,
         system_records as records_in_system,
         is_archived,
+        is_deleted,
         created_at
     from assigned
 
