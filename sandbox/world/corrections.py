@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sandbox.world.config import DAY, NEVER, TM_INVOICE_DAY
+from sandbox.world.config import NEVER
 from sandbox.world.table import Table
+from sandbox.world.time_mistakes import put_right_by
 
 
 def plan(entries: Table, rng: np.random.Generator, rate: float) -> None:
@@ -21,9 +22,7 @@ def plan(entries: Table, rng: np.random.Generator, rate: float) -> None:
     ones' `hours`, in place."""
     n = len(entries)
     u, delta, delay = rng.random(n), rng.integers(-6, 7, n) * 0.25, rng.uniform(0.5, 3, n)
-    month = entries["spent_day"].astype("datetime64[D]").astype("datetime64[M]")
-    invoiced_from = ((month + 1).astype("datetime64[D]").astype(np.int64) + TM_INVOICE_DAY - 2) * DAY
-    corrected_at = np.minimum(entries["approved_at"] + (delay * DAY).astype(np.int64), invoiced_from)
+    corrected_at = put_right_by(entries, delay)
     corrected = np.maximum(entries["hours"] + delta, 0.25)
     chosen = entries["billable"] & (u < rate) & (corrected != entries["hours"]) & (corrected_at > entries["approved_at"])
     entries["hours_logged"] = entries["hours"].copy()
