@@ -11,12 +11,14 @@ setting to fix.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Hashable, Iterator, Mapping, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 
@@ -48,6 +50,7 @@ class RetryPolicy:
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 30.0
     min_rate_limit_wait_s: float = 0.25
+    max_retry_after_s: float = 120.0  # a vendor asking for longer is waited this long, then asked again
     timeout: tuple[float, float] = (5.0, 60.0)
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
@@ -93,7 +96,16 @@ class ApiClient:
         self._rng = random.Random()
 
     def url(self, path_or_url: str) -> str:
-        return path_or_url if path_or_url.startswith("http") else f"{self.base_url}{path_or_url}"
+        """A path under the base URL, or an absolute URL a response named (a next link) on the
+        base URL's own scheme, host and port: the session's credentials go nowhere else."""
+        if not path_or_url.startswith(("http://", "https://")):
+            return f"{self.base_url}{path_or_url}"
+        if _origin(path_or_url) != _origin(self.base_url):
+            raise ApiRequestFailed(
+                f"{self.system}: a response sent us to {_origin(path_or_url)}, not the API at "
+                f"{_origin(self.base_url)}; refusing to send the credentials there (is a proxy or the "
+                f"vendor's answer tampered with?)")
+        return path_or_url
 
     def get(self, path_or_url: str, params: Any = None) -> Any:
         return self.request("GET", path_or_url, params=params).json()
@@ -149,6 +161,9 @@ class ApiClient:
             told = float(response.headers.get("Retry-After", ""))
         except ValueError:
             told = 0.0
+        if not math.isfinite(told):  # `nan`, `inf`: no answer at all
+            told = 0.0
+        told = min(told, self.policy.max_retry_after_s)
         return max(told, floor) * self._rng.uniform(1.0, 1.1)  # jitter: clients that hit the limit together part
 
     def _wait(self, seconds: float, why: str) -> None:
@@ -156,6 +171,31 @@ class ApiClient:
         self.stats.waited_s += seconds
         logger.info("%s: %s; waiting %.2f s", self.system, why, seconds)
         self.sleep(seconds)
+
+
+class Cursors:
+    """The cursors one list walk has followed, so a vendor that hands back a cursor it already
+    gave (or pages past any sensible end) stops the walk with an error instead of looping while
+    the warehouse is locked and the disk fills."""
+
+    def __init__(self, system: str, endpoint: str, max_pages: int = 1_000_000):
+        self.system, self.endpoint, self.max_pages = system, endpoint, max_pages
+        self._seen: set[Hashable] = set()
+
+    def follow(self, cursor: Hashable) -> None:
+        if cursor in self._seen:
+            raise ApiRequestFailed(f"{self.system}: {self.endpoint} handed back a page cursor it already gave "
+                                   f"({str(cursor)[:80]}); stopping the walk instead of looping")
+        if len(self._seen) >= self.max_pages:
+            raise ApiRequestFailed(f"{self.system}: {self.endpoint} is still paging after {self.max_pages:,} "
+                                   f"pages; stopping the walk")
+        self._seen.add(cursor)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{parts.scheme}://{parts.hostname}:{port}"
 
 
 def _body(response: requests.Response) -> Any:

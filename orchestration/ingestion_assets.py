@@ -38,6 +38,11 @@ SOURCES: dict[str, tuple[Callable[[], DltSource], Callable[[], DltSource]]] = {
 }
 
 
+# Tables a resource lands beside its own (table -> resource): assets of their own, since a dbt
+# source is one asset, materialised by loading that resource.
+LANDED_BESIDE: dict[str, dict[str, str]] = {"harvest": ingestion.harvest.LANDED_BESIDE}
+
+
 class RawTranslator(DagsterDltTranslator):
     """`raw/<system>/<table>`, grouped by system, described by the resource's docstring."""
 
@@ -61,12 +66,17 @@ def raw_assets(system: str) -> dg.AssetsDefinition:
     build_source, template = SOURCES[system]
     translator = RawTranslator(system)
 
-    @dg.multi_asset(specs=build_dlt_asset_specs(template(), make_pipeline(system), translator), name=f"raw_{system}",
-                    can_subset=True, pool="warehouse", retry_policy=LOAD_RETRY)
+    beside = LANDED_BESIDE.get(system, {})
+    specs = build_dlt_asset_specs(template(), make_pipeline(system), translator)
+    specs += [dg.AssetSpec(key=dg.AssetKey(["raw", system, table]), group_name=system, kinds={"dlt", "duckdb"},
+                           description=f"{system} {table}, landed in raw_{system}.{table} by dlt with {resource} "
+                                       f"(replaced).") for table, resource in beside.items()]
+
+    @dg.multi_asset(specs=specs, name=f"raw_{system}", can_subset=True, pool="warehouse", retry_policy=LOAD_RETRY)
     def assets(context: dg.AssetExecutionContext):
         tables = {key: key.path[-1] for key in context.selected_asset_keys}
         try:
-            source = build_source().with_resources(*tables.values())
+            source = build_source().with_resources(*{beside.get(table, table) for table in tables.values()})
             report = run_source(source, system)
         except Exception as exc:
             permanent = _permanent(exc)

@@ -1,4 +1,4 @@
-"""Harvest paging, the updated_since cursor, and pages turned into Arrow tables."""
+"""Harvest paging, the updated_since cursor, pages turned into Arrow tables, and the deletion sweep."""
 
 from __future__ import annotations
 
@@ -10,17 +10,19 @@ import orjson
 import pyarrow as pa
 
 from ingestion.harvest.settings import PER_PAGE
-from ingestion.http import ApiClient
+from ingestion.http import ApiClient, Cursors
 
 
 def walk(client: ApiClient, resource: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
     """Every page of a list, following `links.next` verbatim (Harvest's cursor links)."""
     page = client.get(f"/{resource}", params=params)
+    cursors = Cursors("harvest", f"GET /{resource}")
     while True:
         yield page[resource]
         next_url = (page.get("links") or {}).get("next")
         if not next_url:
             return
+        cursors.follow(next_url)
         page = client.get(next_url)
 
 
@@ -44,6 +46,10 @@ def to_arrow(records: list[dict[str, Any]], types: Mapping[str, pa.DataType]) ->
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
+PRESENCE_SCHEMA = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("spent_date", pa.date32()),
+                             pa.field("swept_from", pa.date32())])
+
+
 def spent_day(value: Any) -> dt.date | None:
     """A time entry's spent date, None where it is no date (such a record is quarantined)."""
     try:
@@ -52,25 +58,30 @@ def spent_day(value: Any) -> dt.date | None:
         return None
 
 
-def newest_spent_date(client: ApiClient) -> dt.date | None:
-    """The latest spent date of the time entries: Harvest lists them newest spent date first."""
-    entries = client.get("/time_entries", params={"per_page": 100})["time_entries"]
-    return next((day for day in map(spent_day, (e.get("spent_date") for e in entries)) if day), None)
+def sweep_start(newest_updated_at: str | None, window_days: int) -> dt.date | None:
+    """The first spent date the deletion sweep lists: `window_days` before the day of the newest
+    `updated_at` the time entries' cursor has seen. That stamp is Harvest's own clock, which a
+    machine's clock need not agree with (the sandbox's runs ahead of it). None (no sweep) when
+    nothing has been seen yet or the window is 0 or less."""
+    if not newest_updated_at or window_days <= 0:
+        return None
+    return parse_stamp(newest_updated_at).date() - dt.timedelta(days=window_days)
 
 
-def presence(client: ApiClient, swept_from: dt.date) -> pa.Table:
-    """Which time entries exist with a spent date from `swept_from` on: their ids and spent
-    dates, and the sweep's first day."""
-    rows: list[tuple[int, str]] = []
+def presence(client: ApiClient, swept_from: dt.date) -> Iterator[pa.Table]:
+    """Which time entries exist with a spent date from `swept_from` on (Harvest's `from`): per
+    page, an Arrow table of their ids and spent dates and the sweep's first day. Only those two
+    fields of each record are read; a page with none (or only broken records) yields nothing."""
     for page in walk(client, "time_entries", {"per_page": PER_PAGE, "from": swept_from.isoformat()}):
-        rows += [(record["id"], record["spent_date"]) for record in page
-                 if isinstance(record.get("id"), int) and spent_day(record.get("spent_date"))]
-    ids, days = zip(*rows) if rows else ((), ())
-    return pa.table({
-        "id": pa.array(ids, pa.int64()),
-        "spent_date": pa.array(days, pa.string()).cast(pa.date32()),
-        "swept_from": pa.array([swept_from] * len(ids), pa.date32()),
-    })
+        rows = [(record["id"], day) for record in page
+                if isinstance(record.get("id"), int) and not isinstance(record["id"], bool)
+                and (day := spent_day(record.get("spent_date"))) is not None]
+        if not rows:
+            continue
+        ids, days = zip(*rows)
+        yield pa.Table.from_arrays(
+            [pa.array(ids, pa.int64()), pa.array(days, pa.date32()), pa.array([swept_from] * len(ids), pa.date32())],
+            schema=PRESENCE_SCHEMA)
 
 
 def parse_stamp(value: str) -> dt.datetime:

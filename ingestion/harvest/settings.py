@@ -12,10 +12,12 @@ USER_AGENT = "Concord data platform (data-engineering@concord.example)"
 # last stretch of stamps on the next run (and skipping what is unchanged) is what makes sure
 # none of those changes is missed.
 LOOKBACK_SECONDS = 900
-# Harvest reports no deletions. Each run lists which time entries still exist for the spent
-# dates of this many days up to the newest (an entry can be edited or deleted until its month is
-# invoiced, the 12th of the next month, or later once reopened); a landed entry of that window
-# the list lacks was deleted. 0 turns the sweep off.
+# Harvest reports no deletions. After each walk of the time entries, the source lists which
+# entries still exist with a spent date from this many days before the newest `updated_at` the
+# walk has seen (Harvest's clock, not the machine's) on; a landed entry of that window the list
+# lacks was deleted. An entry can be edited or deleted until its month is invoiced, on the 12th
+# of the next month (~43 days after its spent date), or later once reopened; 60 covers that.
+# 0 turns the sweep off. Setting: SOURCES__HARVEST__TIME_ENTRIES__DELETION_WINDOW_DAYS.
 DELETION_WINDOW_DAYS = 60
 PRESENCE_TABLE = "time_entry_presence"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sqlite3
@@ -12,10 +13,12 @@ import pytest
 import requests
 
 import ingestion.harvest as harvest
+from ingestion.harvest.helpers import sweep_start
 from ingestion.harvest.settings import DELETION_WINDOW_DAYS, PER_PAGE
 from ingestion.http import CredentialsRejected
 from ingestion.warehouse import run_source
 from sandbox.lifecycle import advance
+from tests.dbt.conftest import Warehouse
 
 TABLES = {"clients": "hv_clients", "projects": "hv_projects", "users": "hv_users", "tasks": "hv_tasks",
           "time_entries": "hv_time_entries", "expenses": "hv_expenses"}
@@ -29,15 +32,34 @@ def sandbox_rows(data_dir: Path, table: str, columns: str = "id") -> set[tuple]:
         con.close()
 
 
-def entries_in_window(data_dir: Path) -> set[int]:
-    """Ids of the sandbox's time entries the deletion sweep lists: the last days of spent dates."""
+def window_start(data_dir: Path) -> str:
+    """The first spent date the deletion sweep lists: the window's days before the newest change
+    of a time entry (the sandbox keeps `updated_at` in unix seconds)."""
     con = sqlite3.connect(data_dir / "sandbox.sqlite")
     try:
-        return {i for (i,) in con.execute(
-            "SELECT id FROM hv_time_entries WHERE spent_date >= "
-            "date((SELECT max(spent_date) FROM hv_time_entries), ?)", (f"-{DELETION_WINDOW_DAYS} days",))}
+        (day,), = con.execute("SELECT date(max(updated_at), 'unixepoch', ?) FROM hv_time_entries",
+                              (f"-{DELETION_WINDOW_DAYS} days",))
+        return day
     finally:
         con.close()
+
+
+def entries_in_window(data_dir: Path) -> set[int]:
+    """Ids of the sandbox's time entries the deletion sweep lists."""
+    con = sqlite3.connect(data_dir / "sandbox.sqlite")
+    try:
+        return {i for (i,) in con.execute("SELECT id FROM hv_time_entries WHERE spent_date >= ?",
+                                          (window_start(data_dir),))}
+    finally:
+        con.close()
+
+
+def delete_through_the_api(entry_id: int) -> None:
+    response = requests.delete(f"{os.environ['SOURCES__HARVEST__BASE_URL']}/time_entries/{entry_id}", timeout=10,
+                               headers={"Authorization": f"Bearer {os.environ['SOURCES__HARVEST__ACCESS_TOKEN']}",
+                                        "Harvest-Account-Id": os.environ["SOURCES__HARVEST__ACCOUNT_ID"],
+                                        "User-Agent": "concord-tests"})
+    assert response.status_code == 200, response.text
 
 
 def landed(sandbox, table: str, columns: str = "id") -> list[tuple]:
@@ -60,7 +82,7 @@ def test_source_is_built_without_settings_and_names_a_missing_one(monkeypatch, t
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no .dlt/ files to fall back on
     source = harvest.source()
-    assert set(source.resources) == {*TABLES, "time_entry_presence"}
+    assert set(source.resources) == set(TABLES)  # the presence list is landed by `time_entries`
     monkeypatch.setenv("CONCORD_WAREHOUSE", str(tmp_path / "w.duckdb"))
     with pytest.raises(Exception, match="base_url"):
         run_source(harvest.source(), "harvest")
@@ -83,8 +105,8 @@ def test_first_run_lands_exactly_the_sandbox_records(sandbox, firm: Path) -> Non
 
 
 def test_second_run_lands_nothing_and_asks_once_per_list(sandbox, firm: Path) -> None:
-    """Nothing but the list of the time entries that exist in the deletion window, read in one
-    page after one to find the newest spent date."""
+    """Nothing but the list of the time entries that exist in the deletion window, read after the
+    one page of time entries changed since the last run."""
     run_source(harvest.source(), "harvest")
     sandbox.reset_requests()
     report = run_source(harvest.source(), "harvest")
@@ -92,7 +114,7 @@ def test_second_run_lands_nothing_and_asks_once_per_list(sandbox, firm: Path) ->
     assert report.row_counts == {"time_entry_presence": len(in_window)}
     pages = -(-len(in_window) // PER_PAGE)
     assert sandbox.requests_made("harvest") == {**{f"GET /v2/{table}": 1 for table in TABLES},
-                                                "GET /v2/time_entries": 2 + pages}
+                                                "GET /v2/time_entries": 1 + pages}
 
 
 def test_after_advance_exactly_the_changes_arrive(sandbox, fresh_firm: Path) -> None:
@@ -162,30 +184,48 @@ def test_a_broken_record_is_quarantined_and_its_page_still_loads(sandbox, fresh_
     assert broken_id not in ids and len(ids) == total - 1
 
 
-def test_an_entry_deleted_in_harvest_drops_out_of_the_presence_list(sandbox, fresh_firm: Path) -> None:
+def test_the_sweep_window_is_counted_back_from_the_newest_change_seen() -> None:
+    assert sweep_start("2026-10-01T08:15:00Z", 60) == dt.date(2026, 8, 2)
+    assert sweep_start("2026-10-01T23:59:59Z", 60) == dt.date(2026, 8, 2)  # the stamp's UTC day
+    assert sweep_start("2026-03-01T00:00:00Z", 1) == dt.date(2026, 2, 28)
+    assert sweep_start(None, 60) is None  # nothing walked yet: no anchor, no sweep
+    assert sweep_start("2026-10-01T08:15:00Z", 0) is None  # the sweep turned off
+
+
+def test_an_entry_deleted_in_harvest_is_left_out_by_staging(sandbox, fresh_firm: Path) -> None:
     """Harvest reports no deletions: the next run's list of the entries in the window lacks the
-    one deleted, whose raw row stays (staging leaves it out, see `stg_harvest__time_entries`)."""
+    one deleted, and `stg_harvest__time_entries` leaves it out while its raw row stays. An entry
+    older than the window is not swept: its deletion is not seen, and no entry of those spent
+    dates is ever left out."""
     run_source(harvest.source(), "harvest")
+    swept_from = window_start(fresh_firm)
+    assert {i for (i,) in landed(sandbox, "time_entry_presence")} == entries_in_window(fresh_firm)
     con = sqlite3.connect(fresh_firm / "sandbox.sqlite")
-    (gone,), = con.execute("SELECT id FROM hv_time_entries WHERE is_closed = 0 ORDER BY spent_date DESC LIMIT 1")
+    (gone,), = con.execute("SELECT id FROM hv_time_entries WHERE is_locked = 0 ORDER BY spent_date DESC LIMIT 1")
+    (old,), = con.execute("SELECT id FROM hv_time_entries WHERE spent_date < ? ORDER BY spent_date DESC LIMIT 1",
+                          (swept_from,))
+    con.execute("DELETE FROM hv_time_entries WHERE id = ?", (old,))  # locked (approved): only the sandbox can
+    con.commit()
     con.close()
     assert gone in entries_in_window(fresh_firm)
-    response = requests.delete(f"{os.environ['SOURCES__HARVEST__BASE_URL']}/time_entries/{gone}", timeout=10, headers={
-        "Authorization": f"Bearer {os.environ['SOURCES__HARVEST__ACCESS_TOKEN']}",
-        "Harvest-Account-Id": os.environ["SOURCES__HARVEST__ACCOUNT_ID"], "User-Agent": "concord-tests"})
-    assert response.status_code == 200, response.text
+    delete_through_the_api(gone)
 
     run_source(harvest.source(), "harvest")
     listed = {i for (i,) in landed(sandbox, "time_entry_presence")}
     assert listed == entries_in_window(fresh_firm) and gone not in listed
-    assert (gone,) in landed(sandbox, "time_entries")
-    oldest_listed, swept_from = sandbox.query(
-        "SELECT min(spent_date), min(swept_from) FROM raw_harvest.time_entry_presence")[0]
-    assert oldest_listed >= swept_from
+    assert sandbox.query("SELECT DISTINCT strftime(swept_from, '%Y-%m-%d') "
+                         "FROM raw_harvest.time_entry_presence") == [(swept_from,)]
+    assert {(gone,), (old,)} <= set(landed(sandbox, "time_entries"))
+
+    warehouse = Warehouse(fresh_firm, sandbox.warehouse, sandbox.server)
+    warehouse.build_models("--select", "stg_harvest__time_entries")
+    staged = {i for (i,) in warehouse.query("SELECT time_entry_id FROM staging.stg_harvest__time_entries")}
+    assert staged == {i for (i,) in landed(sandbox, "time_entries")} - {gone}
+    assert old in staged
 
 
 def test_a_window_of_zero_days_turns_the_sweep_off(sandbox, monkeypatch) -> None:
-    monkeypatch.setenv("SOURCES__HARVEST__TIME_ENTRY_PRESENCE__DELETION_WINDOW_DAYS", "0")
+    monkeypatch.setenv("SOURCES__HARVEST__TIME_ENTRIES__DELETION_WINDOW_DAYS", "0")
     sandbox.reset_requests()
     report = run_source(harvest.source(), "harvest")
     assert report.rows("time_entries") > 0 and "time_entry_presence" not in report.row_counts

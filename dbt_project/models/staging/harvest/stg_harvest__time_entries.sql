@@ -1,9 +1,14 @@
 -- Time entries as Harvest holds them now: an entry deleted in Harvest after it was loaded is
--- left out. Harvest reports no deletions; the source lists the entries that exist for the spent
--- dates from `swept_from` on (`time_entry_presence`, see ingestion/harvest), so a landed entry of
--- that window the list lacks, loaded before the list, was deleted (one landed by the list's own
--- load may have been created while the list was read; a deletion then shows one run later).
--- Its raw row stays in `raw_harvest.time_entries`.
+-- left out (not flagged: a flag every consumer had to filter would be one forgotten filter away
+-- from counting deleted time as approved WIP). Its raw row stays in `raw_harvest.time_entries`.
+-- Harvest reports no deletions. After each walk of the time entries the source lists the ones
+-- that exist with a spent date from `swept_from` on (`time_entry_presence`, replaced by each
+-- list; `swept_from` is `deletion_window_days`, 60, before the newest `updated_at` seen, see
+-- ingestion/harvest). A landed entry whose spent date is on or after `swept_from`, that the
+-- list lacks and that was loaded before the list was deleted. One landed by the list's own
+-- load is kept (changed or deleted between the walk and the list, it is judged by the next
+-- list). Entries older than the window are never left out: their deletion is not seen.
+-- No list yet (a warehouse loaded before the sweep existed): nothing is left out.
 with
 
 landed as (
