@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from ingestion.http import ApiClient, SourceError
+from ingestion.http import ApiClient, Cursors, SourceError
 from ingestion.hubspot import settings
 
 logger = logging.getLogger("concord.ingestion")
@@ -70,12 +70,14 @@ def list_objects(client: ApiClient, object_type: str, properties: Sequence[str],
         params["associations"] = associations
     if archived:
         params["archived"] = "true"
+    cursors = Cursors("hubspot", f"GET /crm/v3/objects/{object_type}")
     while True:
         page = client.get(f"/crm/v3/objects/{object_type}", params)
         yield list(page.get("results", []))
         after = ((page.get("paging") or {}).get("next") or {}).get("after")
         if not after:
             return
+        cursors.follow(after)
         params = {**params, "after": after}
 
 
@@ -107,7 +109,9 @@ def search_modified_since(client: ApiClient, object_type: str, since_ms: int,
     prop = settings.MODIFIED_PROPERTY[object_type]
     path = f"/crm/v3/objects/{object_type}/search"
     lower, seen_at_lower = since_ms, set()
+    cursors = Cursors("hubspot", f"POST {path}")
     while True:
+        cursors.follow((lower, frozenset(seen_at_lower)))
         page = client.post(path, json={
             "filterGroups": [{"filters": [{"propertyName": prop, "operator": "GTE", "value": str(lower)}]}],
             "sorts": [{"propertyName": prop, "direction": "ASCENDING"}],
@@ -137,6 +141,7 @@ def _search_one_instant(client: ApiClient, object_type: str, instant_ms: int, pr
     """Every live record modified at exactly `instant_ms`, by ascending id, skipping `seen` ids."""
     prop = settings.MODIFIED_PROPERTY[object_type]
     after_id = None
+    cursors = Cursors("hubspot", f"POST /crm/v3/objects/{object_type}/search at {instant_ms}")
     while True:
         filters = [{"propertyName": prop, "operator": "EQ", "value": str(instant_ms)}]
         if after_id is not None:
@@ -152,6 +157,7 @@ def _search_one_instant(client: ApiClient, object_type: str, instant_ms: int, pr
         if not page.get("paging") or not results:
             return
         after_id = results[-1].get("id")
+        cursors.follow(after_id)
 
 
 def _modified(record: Mapping[str, Any]) -> int | None:
@@ -199,7 +205,9 @@ def read_associations(client: ApiClient, from_type: str, to_type: str,
 def _more_associations(client: ApiClient, from_type: str, to_type: str, from_id: str,
                        after: str) -> Iterator[Association]:
     """The rest of one record's associations, past the first page of a batch read."""
+    cursors = Cursors("hubspot", f"GET /crm/v4/objects/{from_type}/{from_id}/associations/{to_type}")
     while after:
+        cursors.follow(after)
         page = client.get(f"/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}",
                           {"limit": settings.ASSOCIATIONS_PAGE, "after": after})
         yield from _v4_rows(to_type, page.get("results") or [])

@@ -12,7 +12,7 @@ import dlt
 import orjson
 from dlt.common.storages.exceptions import CurrentLoadPackageStateNotAvailable
 
-from ingestion.http import ApiClient, ApiRequestFailed, SourceError
+from ingestion.http import ApiClient, ApiRequestFailed, Cursors, SourceError
 from ingestion.quarantine import quarantined
 from ingestion.stripe.settings import API_VERSION, CREDENTIALS_HINT, LINE_CONTRACT, PAGE_LIMIT, EventRef, Table
 
@@ -47,6 +47,7 @@ def pages(api: ApiClient, path: str, params: Mapping[str, Any] | None = None) ->
         params: Filters; `limit` defaults to the maximum.
     """
     query = {"limit": PAGE_LIMIT, **(params or {})}
+    cursors = Cursors("stripe", f"GET {path}")
     while True:
         page = get(api, path, query)
         data = page["data"]
@@ -57,6 +58,7 @@ def pages(api: ApiClient, path: str, params: Mapping[str, Any] | None = None) ->
                        and _ref(item.get("id"))), None)
         if cursor is None:
             raise SourceError(f"stripe: a page of {path} has no record with an id to continue after")
+        cursors.follow(cursor)
         query["starting_after"] = cursor
 
 
@@ -71,6 +73,7 @@ def events_after(api: ApiClient, event_id: str) -> list[dict[str, Any]]:
     """
     events: list[dict[str, Any]] = []
     cursor = event_id
+    cursors = Cursors("stripe", "GET /v1/events")
     while True:
         try:
             page = get(api, "/v1/events", {"limit": PAGE_LIMIT, "ending_before": cursor})
@@ -83,6 +86,7 @@ def events_after(api: ApiClient, event_id: str) -> list[dict[str, Any]]:
         if not page.get("has_more") or not data:
             return events
         cursor = data[0]["id"]
+        cursors.follow(cursor)
 
 
 def newest_event_id(api: ApiClient) -> str | None:
